@@ -1,0 +1,139 @@
+// Read a config file in any accepted format and produce a Config, or a ConfigError that names the
+// file, the line where it can, the field path and the reason. No side effects beyond reading.
+import { readFileSync } from 'node:fs'
+import { extname } from 'node:path'
+import { parse as parseToml, TomlError } from 'smol-toml'
+import * as v from 'valibot'
+import { LineCounter, parseDocument } from 'yaml'
+import { ConfigError, type ConfigIssue } from '../errors.ts'
+import { detectFormat } from './formats/index.ts'
+import { fromNative, issuePath } from './normalize.ts'
+import type { Config } from './types.ts'
+
+export type Syntax = 'json' | 'yaml' | 'toml'
+
+/** What a loaded file produced: the config and the raw text's syntax (for reporting). */
+export interface Loaded {
+  config: Config
+  syntax: Syntax
+  text: string
+}
+
+/** Read and parse a config file; throws ConfigError. */
+export function loadConfigFile(file: string): Loaded {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    if (e.code === 'ENOENT') {
+      throw new ConfigError('ERR_CONFIG_NOT_FOUND', file, [{ path: '', message: 'no such file' }], {
+        cause: err,
+      })
+    }
+    const why = e.code === 'EISDIR' ? 'is a directory, not a file' : `cannot be read (${e.code ?? e.message})`
+    throw new ConfigError('ERR_CONFIG_READ', file, [{ path: '', message: why }], { cause: err })
+  }
+  return { ...loadConfigText(text, file), text }
+}
+
+/** Parse config text; `file` names it in errors and decides the syntax by extension. */
+export function loadConfigText(text: string, file: string): { config: Config; syntax: Syntax } {
+  const { doc, syntax } = parseSyntax(text, file)
+  if (doc === null || doc === undefined) {
+    throw new ConfigError('ERR_CONFIG_INVALID', file, [{ path: '', message: 'the file is empty' }])
+  }
+  const format = detectFormat(doc)
+  let nativeDoc: unknown = doc
+  if (format.schema) {
+    const result = v.safeParse(format.schema, doc, { abortEarly: false })
+    if (!result.success) {
+      const issues = result.issues.map((i) => ({ path: issuePath(i.path), message: i.message }))
+      throw invalid(file, text, syntax, issues)
+    }
+    nativeDoc = format.toNative(result.output)
+  }
+  const { config, issues } = fromNative(nativeDoc, { file, format: format.name })
+  if (!config) {
+    throw invalid(
+      file,
+      text,
+      syntax,
+      issues.map((i) => ({ ...i, path: format.renamePath(i.path) })),
+    )
+  }
+  return { config, syntax }
+}
+
+function invalid(file: string, text: string, syntax: Syntax, issues: ConfigIssue[]): ConfigError {
+  if (syntax !== 'toml') addLines(text, issues)
+  return new ConfigError('ERR_CONFIG_INVALID', file, issues)
+}
+
+function syntaxOf(text: string, file: string): Syntax {
+  const ext = extname(file).toLowerCase()
+  if (ext === '.json') return 'json'
+  if (ext === '.toml') return 'toml'
+  if (ext === '.yaml' || ext === '.yml') return 'yaml'
+  // TOML table headers ([x], [[x]]) or `key = value` lines; JSON starts with { or [; else YAML.
+  if (
+    /^\s*\[\[?[A-Za-z_][A-Za-z0-9_.-]*\]\]?\s*$/m.test(text) ||
+    /^\s*[A-Za-z_][A-Za-z0-9_-]*\s*=/m.test(text)
+  ) {
+    return 'toml'
+  }
+  const first = text.trimStart()[0]
+  return first === '{' || first === '[' ? 'json' : 'yaml'
+}
+
+function parseSyntax(text: string, file: string): { doc: unknown; syntax: Syntax } {
+  const syntax = syntaxOf(text, file)
+  const fail = (line: number | undefined, message: string, cause: unknown) =>
+    new ConfigError('ERR_CONFIG_PARSE', file, [{ path: '', message, ...(line ? { line } : {}) }], { cause })
+  if (syntax === 'json') {
+    try {
+      return { doc: JSON.parse(text), syntax }
+    } catch (err) {
+      const msg = (err as Error).message
+      const line = /line (\d+)/.exec(msg)?.[1]
+      throw fail(line ? Number(line) : undefined, `invalid JSON: ${msg}`, err)
+    }
+  }
+  if (syntax === 'toml') {
+    try {
+      return { doc: parseToml(text), syntax }
+    } catch (err) {
+      const line = err instanceof TomlError ? err.line : undefined
+      const msg = ((err as Error).message.split('\n')[0] ?? '').trim()
+      throw fail(line, `invalid TOML: ${msg}`, err)
+    }
+  }
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false })
+  const error = doc.errors[0]
+  if (error) {
+    const line = lines.linePos(error.pos[0]).line
+    throw fail(line, `invalid YAML: ${error.message.split('\n')[0]}`, error)
+  }
+  return { doc: doc.toJS({ maxAliasCount: 1000 }), syntax }
+}
+
+/** Find the line of each issue's field in YAML or JSON text. */
+function addLines(text: string, issues: ConfigIssue[]): void {
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { lineCounter: lines })
+  if (doc.errors.length) return
+  for (const issue of issues) {
+    if (!issue.path) continue
+    const keys = issue.path.split(/\.|\[(\d+)\]/).filter((k) => k !== undefined && k !== '')
+    const path = keys.map((k) => (/^\d+$/.test(k) ? Number(k) : k))
+    // Walk up until a node exists: an unknown or missing key has no node of its own.
+    for (let n = path.length; n > 0; n--) {
+      const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined
+      if (node?.range) {
+        issue.line = lines.linePos(node.range[0]).line
+        break
+      }
+    }
+  }
+}

@@ -1,0 +1,242 @@
+// From a parsed document in sluice's own shape to a typed Config: validate, apply defaults,
+// parse addresses, then check what spans fields (unique names, overlapping ports, admin token).
+import { isIP } from 'node:net'
+import * as v from 'valibot'
+import { ConfigError, type ConfigIssue } from '../errors.ts'
+import { joinHostPort, type ListenAddress, listenOverlaps, parseListen, parseTarget } from './address.ts'
+import { nativeSchema, type TcpAppOutput, type TuningOutput, tcpAppSchema } from './schema.ts'
+import type { AdminSpec, AppSpec, Config, FormatName, TargetSpec, TcpAppSpec } from './types.ts'
+
+export const defaultAdmin = '127.0.0.1:8474'
+
+/** Built-in values for every app field a config may leave out. */
+export const appDefaults = {
+  strategy: 'round-robin',
+  connect_timeout: 3000,
+  connect_budget: 10_000,
+  max_attempts: 0,
+  idle_timeout: 0,
+  keepalive: 60_000,
+  nodelay: true,
+  max_connections: 0,
+} as const
+
+export const healthDefaults = { interval: 2000, timeout: 1000, rise: 2, fall: 3 }
+export const passiveDefaults = { failures: 3, cooldown: 10_000 }
+
+/** Turn a valibot issue path into `apps[2].targets[0]`. */
+export function issuePath(path: readonly { key: unknown }[] | undefined, prefix = ''): string {
+  let out = prefix
+  for (const item of path ?? []) {
+    out += typeof item.key === 'number' ? `[${item.key}]` : out ? `.${String(item.key)}` : String(item.key)
+  }
+  return out
+}
+
+function issuesOf(result: { issues?: readonly v.BaseIssue<unknown>[] }, prefix = ''): ConfigIssue[] {
+  return (result.issues ?? []).map((i) => ({ path: issuePath(i.path, prefix), message: i.message }))
+}
+
+export interface Normalized {
+  config: Config | null
+  issues: ConfigIssue[]
+}
+
+/** Validate and normalize a document in sluice's own format. */
+export function fromNative(doc: unknown, source: { file: string | null; format: FormatName }): Normalized {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    return { config: null, issues: [{ path: '', message: 'must be a mapping with an "apps" list' }] }
+  }
+  const top = v.safeParse(nativeSchema, doc, { abortEarly: false })
+  if (!top.success) return { config: null, issues: issuesOf(top) }
+  const root = top.output
+  const issues: ConfigIssue[] = []
+  const defaults: TuningOutput = root.defaults ?? {}
+
+  const apps: AppSpec[] = []
+  root.apps.forEach((raw, i) => {
+    const at = `apps[${i}]`
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+      issues.push({ path: at, message: 'must be a mapping with name, listen and targets' })
+      return
+    }
+    const kind = (raw as { kind?: unknown }).kind ?? 'tcp'
+    if (kind !== 'tcp') {
+      issues.push({ path: `${at}.kind`, message: `unknown kind ${JSON.stringify(kind)}; known kinds: tcp` })
+      return
+    }
+    const parsed = v.safeParse(tcpAppSchema, raw, { abortEarly: false })
+    if (!parsed.success) {
+      issues.push(...issuesOf(parsed, at))
+      return
+    }
+    const app = tcpApp(parsed.output, defaults, at, issues)
+    if (app) apps.push(app)
+  })
+
+  const admin = adminSpec(root.admin, issues)
+  const config: Config = {
+    apps,
+    admin,
+    log: { level: root.log?.level ?? 'info', format: root.log?.format ?? 'auto' },
+    drainTimeout: root.drain_timeout ?? 30_000,
+    dns: {
+      ttl: root.dns?.ttl ?? 30_000,
+      minTtl: root.dns?.min_ttl ?? 1000,
+      maxTtl: root.dns?.max_ttl ?? 3_600_000,
+      negativeTtl: root.dns?.negative_ttl ?? 2000,
+      timeout: root.dns?.timeout ?? 2000,
+    },
+    source,
+  }
+  if (issues.length === 0) issues.push(...crossCheck(config))
+  return issues.length ? { config: null, issues } : { config, issues }
+}
+
+function tcpApp(
+  raw: TcpAppOutput,
+  defaults: TuningOutput,
+  at: string,
+  issues: ConfigIssue[],
+): TcpAppSpec | null {
+  const before = issues.length
+  const listen: ListenAddress[] = []
+  raw.listen.forEach((entry, j) => {
+    const parsed = parseListen(entry)
+    if (typeof parsed === 'string') issues.push({ path: `${at}.listen[${j}]`, message: parsed })
+    else listen.push(parsed)
+  })
+  const targets: TargetSpec[] = []
+  raw.targets.forEach((entry, j) => {
+    const address = typeof entry === 'string' ? entry : entry.address
+    const weight = typeof entry === 'string' ? 1 : entry.weight
+    const path = typeof entry === 'string' ? `${at}.targets[${j}]` : `${at}.targets[${j}].address`
+    const parsed = parseTarget(address)
+    if (typeof parsed === 'string') {
+      issues.push({ path, message: parsed })
+      return
+    }
+    // A target listed twice is allowed (tcpproxy and Fly configs do it): it gets two rotation slots.
+    const key = joinHostPort(parsed.host, parsed.port)
+    targets.push({ host: parsed.host, port: parsed.port, weight, key })
+  })
+  const pick = <K extends keyof TuningOutput>(k: K) => raw[k] ?? defaults[k]
+  const healthRaw = pick('health')
+  const passiveRaw = pick('passive')
+  const health = healthRaw
+    ? {
+        ...healthDefaults,
+        ...healthRaw,
+        send: healthRaw.send ?? null,
+        expect: healthRaw.expect ?? null,
+      }
+    : null
+  if (health && health.timeout > health.interval) {
+    issues.push({ path: `${at}.health.timeout`, message: 'must not be longer than health.interval' })
+  }
+  if (issues.length > before) return null
+  const keepalive = pick('keepalive') ?? appDefaults.keepalive
+  return {
+    kind: 'tcp',
+    name: raw.name,
+    listen,
+    targets,
+    strategy: pick('strategy') ?? appDefaults.strategy,
+    connectTimeout: pick('connect_timeout') ?? appDefaults.connect_timeout,
+    connectBudget: pick('connect_budget') ?? appDefaults.connect_budget,
+    maxAttempts: pick('max_attempts') ?? appDefaults.max_attempts,
+    idleTimeout: pick('idle_timeout') ?? appDefaults.idle_timeout,
+    keepAlive: keepalive === 0 ? false : keepalive,
+    noDelay: pick('nodelay') ?? appDefaults.nodelay,
+    maxConnections: pick('max_connections') ?? appDefaults.max_connections,
+    health,
+    passive: passiveRaw === false ? null : { ...passiveDefaults, ...(passiveRaw ?? {}) },
+  }
+}
+
+function adminSpec(raw: unknown, issues: ConfigIssue[]): AdminSpec | null {
+  if (raw === false) return null
+  let listen = defaultAdmin
+  // The token may come from the environment, so it need not be written in the file.
+  let token: string | null = process.env.SLUICE_ADMIN_TOKEN || null
+  if (typeof raw === 'string') listen = raw
+  else if (raw && typeof raw === 'object') {
+    const o = raw as { listen: string; token?: string }
+    listen = o.listen
+    token = o.token ?? token
+  }
+  const path = typeof raw === 'object' && raw ? 'admin.listen' : 'admin'
+  return parseAdmin(listen, token, path, issues)
+}
+
+/** Parse an admin address; a non-loopback address requires a token. */
+export function parseAdmin(
+  listen: string,
+  token: string | null,
+  path: string,
+  issues: ConfigIssue[],
+): AdminSpec | null {
+  const parsed = parseListen(listen, true)
+  if (typeof parsed === 'string') {
+    issues.push({ path, message: parsed })
+    return null
+  }
+  const host = parsed.host ?? '::'
+  if (!token && !isLoopback(host)) {
+    issues.push({
+      path,
+      message: `admin on ${parsed.key} is reachable off this machine: set admin.token (or SLUICE_ADMIN_TOKEN)`,
+    })
+    return null
+  }
+  return { host, port: parsed.port, token }
+}
+
+export function isLoopback(host: string): boolean {
+  return host === '::1' || (isIP(host) === 4 && host.startsWith('127.'))
+}
+
+/** Checks across apps: unique names, no two listeners on one socket, admin apart from apps. */
+export function crossCheck(config: Config): ConfigIssue[] {
+  const issues: ConfigIssue[] = []
+  const names = new Map<string, number>()
+  const seen: { addr: ListenAddress; app: string; path: string }[] = []
+  config.apps.forEach((app, i) => {
+    const prev = names.get(app.name)
+    if (prev !== undefined) {
+      issues.push({ path: `apps[${i}].name`, message: `"${app.name}" is already the name of apps[${prev}]` })
+    } else names.set(app.name, i)
+    app.listen.forEach((addr, j) => {
+      const path = `apps[${i}].listen[${j}]`
+      const clash = seen.find((s) => listenOverlaps(s.addr, addr))
+      if (clash) {
+        const same = clash.app === app.name
+        issues.push({
+          path,
+          message: same
+            ? `port ${addr.port} (${addr.key}) is listed twice in app "${app.name}" (also ${clash.path})`
+            : `port ${addr.port} (${addr.key}) is used by two apps: "${clash.app}" (${clash.path}) and "${app.name}" (${path})`,
+        })
+      }
+      seen.push({ addr, app: app.name, path })
+    })
+  })
+  if (config.admin && config.admin.port !== 0) {
+    const adminAddr = { host: config.admin.host, port: config.admin.port, key: '' }
+    const clash = seen.find((s) => listenOverlaps(s.addr, adminAddr))
+    if (clash) {
+      issues.push({
+        path: 'admin',
+        message: `the admin port ${config.admin.port} is also used by app "${clash.app}" (${clash.path})`,
+      })
+    }
+  }
+  return issues
+}
+
+/** A config given as an object in sluice's own shape (the demo, tests); throws ConfigError. */
+export function normalizeConfigObject(doc: unknown, file = '<inline config>'): Config {
+  const { config, issues } = fromNative(doc, { file: null, format: 'sluice' })
+  if (!config) throw new ConfigError('ERR_CONFIG_INVALID', file, issues)
+  return config
+}

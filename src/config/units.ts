@@ -1,0 +1,56 @@
+// Durations (`250ms`, `2s`, `1m`, `1h30m`) and sizes (`64KiB`, `10MB`) as config accepts them.
+// Plain numbers mean milliseconds and bytes. Each parser returns a number or an error message.
+
+const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+const durationPart = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y
+
+/** Milliseconds from a duration, or a string saying why it is not one. */
+export function parseDuration(value: unknown): number | string {
+  if (typeof value === 'number') {
+    return Number.isFinite(value) && value >= 0 ? value : 'must be a non-negative number of milliseconds'
+  }
+  if (typeof value !== 'string') return 'must be a duration such as 250ms, 2s, 1m or a number of milliseconds'
+  const text = value.trim()
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text)
+  let total = 0
+  durationPart.lastIndex = 0
+  let matched = false
+  while (durationPart.lastIndex < text.length) {
+    const m = durationPart.exec(text)
+    if (!m) return `"${value}" is not a duration (use e.g. 250ms, 2s, 1m, 1h30m)`
+    total += Number(m[1]) * durationUnits[m[2]!]!
+    matched = true
+  }
+  return matched ? total : `"${value}" is not a duration (use e.g. 250ms, 2s, 1m, 1h30m)`
+}
+
+const sizeUnits: Record<string, number> = {
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+}
+
+/** Bytes from a size, or a string saying why it is not one. */
+export function parseSize(value: unknown): number | string {
+  if (typeof value === 'number') {
+    return Number.isFinite(value) && value >= 0 ? Math.floor(value) : 'must be a non-negative number of bytes'
+  }
+  if (typeof value !== 'string') return 'must be a size such as 64KiB, 10MB or a number of bytes'
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim())
+  const unit = m ? sizeUnits[(m[2] || 'b').toLowerCase()] : undefined
+  if (!m || unit === undefined) return `"${value}" is not a size (use e.g. 512B, 64KiB, 10MB, 1GiB)`
+  return Math.floor(Number(m[1]) * unit)
+}
+
+/** A duration for humans: 1500 → "1.5s". */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0ms'
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`
+  if (ms >= 1000) return `${ms / 1000}s`
+  return `${ms}ms`
+}

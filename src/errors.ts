@@ -1,0 +1,115 @@
+// Every error sluice throws or reports: one base class, one stable `code` per failure.
+// Users match on `code`, never on the message. docs/errors.md lists each code.
+
+export const codes = {
+  ERR_USAGE: 'a command line argument is missing or invalid',
+  ERR_CONFIG_NOT_FOUND: 'the config file does not exist',
+  ERR_CONFIG_READ: 'the config file could not be read',
+  ERR_CONFIG_PARSE: 'the config file is not valid YAML, JSON or TOML',
+  ERR_CONFIG_INVALID: 'the config file parsed but a field is wrong',
+  ERR_LISTEN: 'a listen address could not be bound',
+  ERR_RELOAD: 'a valid config could not be applied; the previous one stays in force',
+  ERR_CONNECT_REFUSED: 'a target refused the connection',
+  ERR_CONNECT_TIMEOUT: 'a target did not accept the connection within connect_timeout',
+  ERR_DNS: 'a target host name did not resolve',
+  ERR_CONNECT: 'a target could not be reached for another reason (unreachable, reset, …)',
+  ERR_NO_TARGET: 'every target of an app failed or the connect budget was spent',
+  ERR_ADMIN_UNAUTHORIZED: 'an admin API call lacked the bearer token',
+} as const
+
+export type ErrorCode = keyof typeof codes
+
+/** Base of every sluice error. */
+export class SluiceError extends Error {
+  readonly code: ErrorCode
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = 'SluiceError'
+  }
+}
+
+/** One problem in a config: where (file, field path, line) and why. */
+export interface ConfigIssue {
+  path: string
+  message: string
+  line?: number
+}
+
+/** A config that could not be loaded; carries every issue found, each with its field path. */
+export class ConfigError extends SluiceError {
+  readonly file: string
+  readonly issues: ConfigIssue[]
+
+  constructor(
+    code: 'ERR_CONFIG_NOT_FOUND' | 'ERR_CONFIG_READ' | 'ERR_CONFIG_PARSE' | 'ERR_CONFIG_INVALID',
+    file: string,
+    issues: ConfigIssue[],
+    options?: { cause?: unknown },
+  ) {
+    super(code, formatIssues(file, issues), options)
+    this.name = 'ConfigError'
+    this.file = file
+    this.issues = issues
+  }
+}
+
+function formatIssues(file: string, issues: ConfigIssue[]): string {
+  const lines = issues.map((i) => {
+    const where = i.line ? `${file}:${i.line}` : file
+    return i.path ? `${where}: ${i.path}: ${i.message}` : `${where}: ${i.message}`
+  })
+  return lines.length === 1 ? lines[0]! : `${issues.length} problems:\n  ${lines.join('\n  ')}`
+}
+
+/** Why one dial attempt failed, in the words metrics and logs use. */
+export type ConnectReason = 'refused' | 'timeout' | 'unresolvable' | 'unreachable' | 'reset' | 'error'
+
+/** A failed attempt to connect to one target. */
+export class ConnectError extends SluiceError {
+  readonly reason: ConnectReason
+  readonly target: string
+
+  constructor(reason: ConnectReason, target: string, detail: string, options?: { cause?: unknown }) {
+    super(reasonCode(reason), `${target}: ${detail}`, options)
+    this.name = 'ConnectError'
+    this.reason = reason
+    this.target = target
+  }
+}
+
+function reasonCode(reason: ConnectReason): ErrorCode {
+  if (reason === 'refused') return 'ERR_CONNECT_REFUSED'
+  if (reason === 'timeout') return 'ERR_CONNECT_TIMEOUT'
+  if (reason === 'unresolvable') return 'ERR_DNS'
+  return 'ERR_CONNECT'
+}
+
+/** Classify a socket or DNS error into a ConnectReason. */
+export function connectReason(err: unknown): ConnectReason {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'refused'
+    case 'ETIMEDOUT':
+    case 'ERR_CONNECT_TIMEOUT':
+      return 'timeout'
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_FAIL':
+    case 'ENODATA':
+    case 'ESERVFAIL':
+    case 'ERR_DNS':
+      return 'unresolvable'
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EADDRNOTAVAIL':
+      return 'unreachable'
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return 'reset'
+    default:
+      return 'error'
+  }
+}

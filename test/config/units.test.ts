@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { formatDuration, parseDuration, parseSize } from '../../src/config/units.ts'
+
+test('durations accept units, compound forms and plain milliseconds', () => {
+  const cases: [unknown, number][] = [
+    [250, 250],
+    ['250', 250],
+    ['250ms', 250],
+    ['2s', 2000],
+    ['1.5s', 1500],
+    ['1m', 60_000],
+    ['1h30m', 5_400_000],
+    ['1d', 86_400_000],
+    [' 3s ', 3000],
+    [0, 0],
+  ]
+  for (const [input, want] of cases)
+    assert.equal(parseDuration(input), want, `parseDuration(${JSON.stringify(input)})`)
+})
+
+test('bad durations give a reason instead of a number', () => {
+  for (const input of ['2x', 's', '', '-1s', -5, Number.NaN, true, null, '1s2', '2 s']) {
+    const r = parseDuration(input)
+    assert.equal(typeof r, 'string', `parseDuration(${JSON.stringify(input)}) should fail, got ${r}`)
+  }
+})
+
+test('sizes accept decimal and binary units', () => {
+  const cases: [unknown, number][] = [
+    [512, 512],
+    ['512B', 512],
+    ['64KiB', 65536],
+    ['10MB', 10_000_000],
+    ['1GiB', 1024 ** 3],
+    ['1.5KiB', 1536],
+    ['2kb', 2000],
+  ]
+  for (const [input, want] of cases)
+    assert.equal(parseSize(input), want, `parseSize(${JSON.stringify(input)})`)
+  for (const input of ['10XB', 'KiB', -1, '1e3']) assert.equal(typeof parseSize(input), 'string')
+})
+
+test('formatDuration is the inverse for whole units', () => {
+  for (const ms of [0, 250, 1500, 2000, 60_000, 3_600_000])
+    assert.equal(parseDuration(formatDuration(ms)), ms)
+})

@@ -1,0 +1,217 @@
+// Shared test helpers: run the built CLI as a child process, read its JSON logs, poll with a
+// deadline, and talk to it over real loopback sockets.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { connect, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+export const root = resolve(import.meta.dirname, '..')
+export const cli = join(root, 'dist', 'cli', 'main.js')
+
+/** Poll `fn` until it returns a truthy value or the deadline passes; then throw with `what`. */
+export async function waitFor<T>(
+  fn: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 5000,
+  everyMs = 25,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await fn()
+      if (v) return v
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs}ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`,
+      )
+    }
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+}
+
+/** A temporary directory removed by `cleanup()`. */
+export function tempDir(): { dir: string; file(name: string, content: string): string; cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-test-'))
+  return {
+    dir,
+    file(name, content) {
+      const p = join(dir, name)
+      writeFileSync(p, content)
+      return p
+    },
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  }
+}
+
+export type LogLine = Record<string, unknown> & { msg?: string; level?: number }
+
+/** A sluice child process with its logs. */
+export class SluiceProcess {
+  readonly child: ChildProcess
+  readonly logs: LogLine[] = []
+  stdout = ''
+  stderr = ''
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  #buffer = ''
+
+  constructor(args: string[], env: Record<string, string> = {}) {
+    this.child = spawn(process.execPath, [cli, ...args], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    this.child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      this.stdout += d
+    })
+    this.child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      this.stderr += d
+      this.#buffer += d
+      let nl = this.#buffer.indexOf('\n')
+      while (nl >= 0) {
+        const line = this.#buffer.slice(0, nl)
+        this.#buffer = this.#buffer.slice(nl + 1)
+        if (line.startsWith('{')) {
+          try {
+            this.logs.push(JSON.parse(line))
+          } catch {}
+        }
+        nl = this.#buffer.indexOf('\n')
+      }
+    })
+    this.exited = new Promise((res) => this.child.once('exit', (code, signal) => res({ code, signal })))
+  }
+
+  /** The first log line matching, waiting for it. */
+  waitLog(match: (l: LogLine) => boolean, what: string, timeoutMs = 5000): Promise<LogLine> {
+    return waitFor(() => this.logs.find(match), `log line: ${what}`, timeoutMs)
+  }
+
+  /** Count of log lines matching. */
+  count(match: (l: LogLine) => boolean): number {
+    return this.logs.filter(match).length
+  }
+
+  /** Wait until sluice says it started; returns the admin base URL if the admin API is on. */
+  async started(timeoutMs = 5000): Promise<void> {
+    await waitFor(
+      () => this.logs.some((l) => String(l.msg).startsWith('sluice started')) || this.child.exitCode !== null,
+      'sluice to start',
+      timeoutMs,
+    )
+    if (this.child.exitCode !== null) throw new Error(`sluice exited ${this.child.exitCode}: ${this.stderr}`)
+  }
+
+  /** The admin API's base URL, from the start-up log. */
+  async admin(): Promise<string> {
+    const line = await this.waitLog((l) => typeof l.admin === 'string', 'admin address')
+    return `http://${line.admin}`
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    this.child.kill(sig)
+  }
+
+  /** Kill it (if still running) and wait for the exit. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL')
+    await this.exited
+  }
+}
+
+/** Start `sluice run -c file` with JSON logs and an admin API on a free port. */
+export async function runSluice(
+  file: string,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+): Promise<SluiceProcess> {
+  const p = new SluiceProcess(
+    ['run', '-c', file, '--admin', '127.0.0.1:0', '--log-format', 'json', '--log-level', 'debug', ...extra],
+    env,
+  )
+  await p.started()
+  return p
+}
+
+/** Connect, send `data`, half-close, read everything until EOF. Resolves with what came back or the error code. */
+export function exchange(
+  port: number,
+  data: string | Buffer,
+  opts: { host?: string; timeoutMs?: number; halfClose?: boolean } = {},
+): Promise<{ data: Buffer; error: string | null }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = []
+    const s = connect({ host: opts.host ?? '127.0.0.1', port })
+    const timer = setTimeout(() => {
+      s.destroy()
+      resolve({ data: Buffer.concat(chunks), error: 'TIMEOUT' })
+    }, opts.timeoutMs ?? 5000)
+    s.on('data', (d: Buffer) => chunks.push(d))
+    s.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer)
+      resolve({ data: Buffer.concat(chunks), error: err.code ?? err.message })
+    })
+    s.on('end', () => {
+      clearTimeout(timer)
+      s.destroy()
+      resolve({ data: Buffer.concat(chunks), error: null })
+    })
+    s.on('connect', () => {
+      s.write(data)
+      if (opts.halfClose !== false) s.end()
+    })
+  })
+}
+
+/** An open connection that echoes: `say(text)` resolves with the reply of the same length. */
+export async function openEcho(
+  port: number,
+  host = '127.0.0.1',
+): Promise<{ socket: Socket; say(text: string): Promise<string> }> {
+  const socket = connect({ host, port })
+  await new Promise<void>((res, rej) => {
+    socket.once('connect', () => res())
+    socket.once('error', rej)
+  })
+  let buffer = ''
+  socket.setEncoding('utf8')
+  socket.on('data', (d: string) => {
+    buffer += d
+  })
+  socket.on('error', () => {})
+  return {
+    socket,
+    async say(text: string) {
+      buffer = ''
+      socket.write(text)
+      return waitFor(
+        () => (buffer.length >= text.length ? buffer : null),
+        `echo of ${JSON.stringify(text)}`,
+        3000,
+        5,
+      )
+    },
+  }
+}
+
+/** Whether a TCP connect to the port is refused (or reset) rather than accepted. */
+export function refused(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port })
+    s.once('connect', () => {
+      s.destroy()
+      resolve(false)
+    })
+    s.once('error', () => resolve(true))
+  })
+}
+
+/** Fetch a URL from the admin API. */
+export async function getJson<T = unknown>(url: string): Promise<T> {
+  const res = await fetch(url)
+  return (await res.json()) as T
+}
