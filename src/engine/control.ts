@@ -1,0 +1,274 @@
+// Control state: the current config, reloads (parse → validate → plan → apply), file watching,
+// active health checks. The data path (Supervisor) only receives plans and health results.
+import { createHash } from 'node:crypto'
+import { type FSWatcher, unwatchFile, watch, watchFile } from 'node:fs'
+import { basename, dirname, resolve } from 'node:path'
+import { HealthMonitor } from '../balance/health.ts'
+import { loadConfigFile } from '../config/load.ts'
+import { describePlan, isEmpty, plan } from '../config/plan.ts'
+import type { AdminSpec, Config } from '../config/types.ts'
+import { ConfigError, SluiceError } from '../errors.ts'
+import { DnsCache } from '../net/dns.ts'
+import type { Logger } from '../observe/logger.ts'
+import type { Metrics } from '../observe/metrics.ts'
+import { version } from '../version.ts'
+import { Supervisor } from './supervisor.ts'
+
+export type ReloadTrigger = 'start' | 'watch' | 'signal' | 'api'
+
+export interface ReloadResult {
+  at: string
+  trigger: ReloadTrigger
+  result: 'applied' | 'unchanged' | 'rejected'
+  plan?: string[]
+  error?: string
+  code?: string
+}
+
+/** Something the controller starts, moves or stops when the admin address changes (the admin server). */
+export interface AdminHook {
+  apply(spec: AdminSpec | null): Promise<void>
+}
+
+export interface ControllerOptions {
+  /** The config file; null when the config is given directly (the demo). */
+  file: string | null
+  log: Logger
+  metrics: Metrics
+  /** Command-line settings that win over the file, applied to every config loaded. */
+  overrides?: (c: Config) => Config
+  admin?: AdminHook
+}
+
+export class Controller {
+  readonly supervisor: Supervisor
+  readonly health: HealthMonitor
+  readonly log: Logger
+  readonly metrics: Metrics
+  readonly startedAt = new Date()
+  config: Config | null = null
+  lastReload: ReloadResult | null = null
+  draining = false
+  readonly #file: string | null
+  readonly #overrides: (c: Config) => Config
+  readonly #admin: AdminHook | undefined
+  #appliedHash: string | null = null
+  #queue: Promise<unknown> = Promise.resolve()
+  #watcher: FSWatcher | null = null
+  #debounce: NodeJS.Timeout | null = null
+
+  constructor(opts: ControllerOptions) {
+    this.#file = opts.file ? resolve(opts.file) : null
+    this.log = opts.log
+    this.metrics = opts.metrics
+    this.#overrides = opts.overrides ?? ((c) => c)
+    this.#admin = opts.admin
+    const dnsDefaults = { ttl: 30_000, minTtl: 1000, maxTtl: 3_600_000, negativeTtl: 2000, timeout: 2000 }
+    this.supervisor = new Supervisor({ metrics: opts.metrics, log: opts.log, dns: dnsDefaults })
+    // Health checks resolve names with their own cache, as a separate control process would.
+    this.health = new HealthMonitor(
+      new DnsCache(dnsDefaults),
+      (c) => {
+        this.supervisor.setTargetHealth(c.app, c.target, c.up)
+        const fields = { app: c.app, target: c.target, detail: c.detail }
+        if (c.up) this.log.info(fields, 'target up: health checks pass')
+        else this.log.warn(fields, 'target down: health checks fail')
+      },
+      (app, target, r) => this.metrics.healthChecks.labels(app, target, r.ok ? 'ok' : 'fail').inc(),
+    )
+  }
+
+  get file(): string | null {
+    return this.#file
+  }
+
+  /**
+   * Apply the first config: the one given (already loaded, with its file text when it came from
+   * the file), or the file's. Throws (ConfigError, ERR_LISTEN) when sluice cannot start.
+   */
+  async start(initial?: { config: Config; text?: string }): Promise<void> {
+    let loaded = initial
+    if (!loaded) {
+      if (!this.#file) throw new SluiceError('ERR_USAGE', 'no config file and no config given')
+      loaded = loadConfigFile(this.#file)
+    }
+    await this.#apply(this.#overrides(loaded.config), 'start')
+    this.#appliedHash = loaded.text === undefined ? null : digest(loaded.text)
+  }
+
+  /** Reload the file. Serialised: one reload at a time. Never throws; the result says what happened. */
+  reload(trigger: ReloadTrigger, force = false): Promise<ReloadResult> {
+    const run = this.#queue.then(() => this.#reload(trigger, force))
+    this.#queue = run.catch(() => {})
+    return run
+  }
+
+  async #reload(trigger: ReloadTrigger, force: boolean): Promise<ReloadResult> {
+    const at = new Date().toISOString()
+    if (!this.#file || this.draining) return { at, trigger, result: 'unchanged' }
+    let next: Config
+    let hash: string
+    try {
+      const loaded = loadConfigFile(this.#file)
+      hash = digest(loaded.text)
+      if (!force && hash === this.#appliedHash) return { at, trigger, result: 'unchanged' }
+      next = this.#overrides(loaded.config)
+    } catch (err) {
+      return this.#rejected(at, trigger, err)
+    }
+    try {
+      const result = await this.#apply(next, trigger)
+      this.#appliedHash = hash
+      return result
+    } catch (err) {
+      return this.#rejected(at, trigger, err)
+    }
+  }
+
+  #rejected(at: string, trigger: ReloadTrigger, err: unknown): ReloadResult {
+    const e = err as SluiceError
+    const result: ReloadResult = {
+      at,
+      trigger,
+      result: 'rejected',
+      error: e.message,
+      code: e.code ?? 'ERR_RELOAD',
+    }
+    this.lastReload = result
+    this.metrics.reloads.labels('rejected').inc()
+    const fields: Record<string, unknown> = { trigger, code: result.code, error: e.message }
+    if (err instanceof ConfigError) fields.issues = err.issues
+    this.log.error(fields, 'config rejected; the running config stays in force')
+    return result
+  }
+
+  async #apply(next: Config, trigger: ReloadTrigger): Promise<ReloadResult> {
+    const p = plan(this.config, next)
+    const steps = describePlan(p)
+    const at = new Date().toISOString()
+    if (trigger !== 'start' && isEmpty(p) && !p.adminChanged && !p.logChanged) {
+      this.config = next
+      const result: ReloadResult = { at, trigger, result: 'unchanged', plan: steps }
+      this.lastReload = result
+      this.metrics.reloads.labels('unchanged').inc()
+      this.log.info({ trigger }, 'config reloaded: no change')
+      return result
+    }
+    if (p.logChanged) this.log.level = next.log.level
+    const { warnings } = await this.supervisor.apply(p)
+    if (p.adminChanged && this.#admin) {
+      try {
+        await this.#admin.apply(next.admin)
+      } catch (err) {
+        if (trigger === 'start') throw err
+        warnings.push((err as Error).message)
+        this.log.error({ error: (err as Error).message }, 'admin API not moved')
+      }
+    }
+    this.config = next
+    this.health.sync(next.apps)
+    const result: ReloadResult = { at, trigger, result: 'applied', plan: steps }
+    if (warnings.length) result.error = warnings.join('; ')
+    this.lastReload = result
+    this.metrics.reloads.labels('applied').inc()
+    this.metrics.lastReload.set(Date.now() / 1000)
+    if (trigger === 'start') {
+      this.log.info(
+        {
+          file: next.source.file,
+          format: next.source.format,
+          apps: next.apps.map((a) => ({
+            name: a.name,
+            listen: this.#boundPorts(a.name),
+            targets: a.targets.map((t) => t.key),
+            strategy: a.strategy,
+          })),
+          version,
+        },
+        `sluice started: ${next.apps.length} app(s), ${this.supervisor.listeners.size} listener(s)`,
+      )
+    } else this.log.info({ trigger, plan: steps }, 'config reloaded')
+    return result
+  }
+
+  #boundPorts(app: string): string[] {
+    return [...this.supervisor.listeners.values()].filter((l) => l.app === app).map((l) => l.key)
+  }
+
+  /** Reload when the file changes. Watches the directory, so rename-over saves are seen too. */
+  watch(): void {
+    if (!this.#file || this.#watcher) return
+    const file = this.#file
+    const name = basename(file)
+    const schedule = () => {
+      if (this.#debounce) clearTimeout(this.#debounce)
+      this.#debounce = setTimeout(() => {
+        this.#debounce = null
+        this.reload('watch')
+      }, 75)
+    }
+    try {
+      this.#watcher = watch(dirname(file), (_event, f) => {
+        // Kubernetes ConfigMaps swap a `..data` symlink instead of touching the file itself.
+        if (f === null || f === name || String(f).startsWith('..')) schedule()
+      })
+      this.#watcher.on('error', (err) =>
+        this.log.warn({ error: err.message }, 'config watch failed; SIGHUP still reloads'),
+      )
+    } catch (err) {
+      this.log.warn(
+        { error: (err as Error).message },
+        'cannot watch the config directory; SIGHUP still reloads',
+      )
+    }
+    // A slow poll as a safety net where directory events are not delivered (network filesystems).
+    watchFile(file, { interval: 2000, persistent: false }, schedule)
+  }
+
+  /** Stop accepting, drain up to the drain timeout, stop checks. Resolves true if every connection ended on its own. */
+  async shutdown(): Promise<boolean> {
+    this.draining = true
+    this.#watcher?.close()
+    if (this.#file) unwatchFile(this.#file)
+    if (this.#debounce) clearTimeout(this.#debounce)
+    this.health.stop()
+    const deadline = this.config?.drainTimeout ?? 30_000
+    const open = this.#openConnections()
+    if (open > 0)
+      this.log.info({ connections: open, deadlineMs: deadline }, 'shutting down: draining connections')
+    else this.log.info('shutting down')
+    return this.supervisor.shutdown(deadline)
+  }
+
+  #openConnections(): number {
+    let n = 0
+    for (const l of this.supervisor.listeners.values()) n += l.conns.size
+    return n
+  }
+
+  /** Everything the admin status shows. */
+  status() {
+    const data = this.supervisor.snapshot()
+    const specs = new Map((this.config?.apps ?? []).map((a) => [a.name, a]))
+    return {
+      version,
+      pid: process.pid,
+      startedAt: this.startedAt.toISOString(),
+      uptimeSeconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
+      state: this.draining ? 'draining' : 'running',
+      config: { file: this.#file, format: this.config?.source.format ?? null },
+      lastReload: this.lastReload,
+      apps: data.apps.map((a) => ({
+        ...a,
+        health: specs.get(a.name)?.health ? 'active' : 'passive',
+        targets: a.targets.map((t) => ({ ...t, check: this.health.status(a.name, t.address) })),
+      })),
+      draining: data.draining,
+      dns: this.supervisor.dns.snapshot(),
+    }
+  }
+}
+
+function digest(text: string): string {
+  return createHash('sha256').update(text).digest('hex')
+}

@@ -1,0 +1,220 @@
+// The data path's entry point: applies plans (bind, swap, unbind, drain), takes target health from
+// the control side, and answers snapshots. It holds no config file, no health checker, no admin:
+// only plans and health updates come in, so it could run in worker processes fed the same plans.
+import type { Plan } from '../config/plan.ts'
+import type { DnsSpec, TcpAppSpec } from '../config/types.ts'
+import { SluiceError } from '../errors.ts'
+import { DnsCache } from '../net/dns.ts'
+import type { Logger } from '../observe/logger.ts'
+import type { Metrics } from '../observe/metrics.ts'
+import { TcpService } from '../tcp/service.ts'
+import { Listener } from './listener.ts'
+
+export interface TargetSnapshot {
+  address: string
+  weight: number
+  up: boolean
+  checkedUp: boolean
+  ejectedForMs: number
+  activeConnections: number
+  totalConnections: number
+  lastError: string | null
+  lastErrorAt: string | null
+}
+
+export interface ListenerSnapshot {
+  address: string
+  port: number
+  accepting: boolean
+  activeConnections: number
+}
+
+export interface AppSnapshot {
+  name: string
+  kind: 'tcp'
+  strategy: string
+  activeConnections: number
+  maxConnections: number
+  listeners: ListenerSnapshot[]
+  targets: TargetSnapshot[]
+}
+
+export interface DataSnapshot {
+  apps: AppSnapshot[]
+  draining: (ListenerSnapshot & { app: string })[]
+}
+
+/** Holds listeners and services; changes only through `apply(plan)`. */
+export class Supervisor {
+  readonly listeners = new Map<string, Listener>()
+  readonly services = new Map<string, TcpService>()
+  readonly dns: DnsCache
+  readonly #draining = new Set<Listener>()
+  readonly #metrics: Metrics
+  readonly #log: Logger
+
+  constructor(deps: { metrics: Metrics; log: Logger; dns: DnsSpec }) {
+    this.#metrics = deps.metrics
+    this.#log = deps.log
+    this.dns = new DnsCache(deps.dns, {
+      stale: (host, err) =>
+        this.#log.warn({ host, error: err.message }, 'DNS refresh failed; serving the last answer'),
+      lookup: (result) => this.#metrics.dnsLookups.labels(result).inc(),
+    })
+    deps.metrics.onScrape(() => this.#scrape())
+  }
+
+  /**
+   * Apply a plan. New sockets are bound first; if one cannot be, everything bound so far is closed
+   * and the plan is rejected with nothing changed. Then, in one synchronous step, services are
+   * updated or created, listeners attached or moved, and removed listeners start draining.
+   */
+  async apply(plan: Plan): Promise<{ warnings: string[] }> {
+    this.dns.configure(plan.dns)
+    const deps = { metrics: this.#metrics, dns: this.dns, log: this.#log }
+    const fresh = new Map<string, TcpService>()
+    for (const spec of plan.upsert)
+      if (!this.services.has(spec.name)) fresh.set(spec.name, new TcpService(spec, deps))
+    const bound: Listener[] = []
+    try {
+      for (const step of plan.bind) {
+        if (step.afterUnbind) continue
+        const l = new Listener(step.address, step.app)
+        await l.open()
+        bound.push(l)
+      }
+    } catch (err) {
+      for (const l of bound) l.stopAccepting()
+      for (const s of fresh.values()) s.close()
+      throw new SluiceError('ERR_RELOAD', (err as Error).message, { cause: err })
+    }
+
+    // Commit: synchronous, so no connection sees half of it.
+    for (const spec of plan.upsert) {
+      const existing = this.services.get(spec.name)
+      if (existing) existing.update(spec as TcpAppSpec)
+      else this.services.set(spec.name, fresh.get(spec.name)!)
+    }
+    for (const l of bound) {
+      this.listeners.set(l.key, l)
+      l.attach(this.services.get(l.app)!, l.app)
+    }
+    for (const r of plan.reassign) this.listeners.get(r.key)?.attach(this.services.get(r.app)!, r.app)
+    for (const key of plan.unbind) {
+      const l = this.listeners.get(key)
+      if (!l) continue
+      this.listeners.delete(key)
+      l.stopAccepting()
+      this.#drain(l, plan.drainTimeout)
+    }
+    for (const name of plan.removed) {
+      this.services.get(name)?.close()
+      this.services.delete(name)
+    }
+    const hosts = new Set<string>()
+    for (const s of this.services.values()) for (const t of s.spec.targets) hosts.add(t.host)
+    this.dns.retain(hosts)
+    this.dns.prefetch(hosts)
+
+    // Addresses that overlapped a removed one can be bound now that it is closed.
+    const warnings: string[] = []
+    for (const step of plan.bind) {
+      if (!step.afterUnbind) continue
+      const l = new Listener(step.address, step.app)
+      try {
+        await l.open()
+        this.listeners.set(l.key, l)
+        l.attach(this.services.get(l.app)!, l.app)
+      } catch (err) {
+        warnings.push((err as Error).message)
+        this.#log.error(
+          { app: step.app, listener: step.address.key, error: (err as Error).message },
+          'listener not bound',
+        )
+      }
+    }
+    return { warnings }
+  }
+
+  #drain(l: Listener, deadline: number): void {
+    if (l.conns.size === 0) return
+    this.#draining.add(l)
+    this.#log.info(
+      { app: l.app, listener: l.key, connections: l.conns.size, deadlineMs: deadline },
+      'listener removed; draining its connections',
+    )
+    l.drain(deadline).then((clean) => {
+      this.#draining.delete(l)
+      if (!clean)
+        this.#log.warn(
+          { app: l.app, listener: l.key },
+          'drain deadline reached; remaining connections closed',
+        )
+    })
+  }
+
+  /** Active health result from the control side. */
+  setTargetHealth(app: string, target: string, up: boolean): void {
+    this.services.get(app)?.upstream.setChecked(target, up)
+  }
+
+  /** Stop accepting everywhere, then wait for connections to end (up to `deadline` ms). */
+  async shutdown(deadline: number): Promise<boolean> {
+    const all = [...this.listeners.values(), ...this.#draining]
+    for (const l of this.listeners.values()) l.stopAccepting()
+    this.listeners.clear()
+    const results = await Promise.all(all.map((l) => l.drain(deadline, 'shutdown')))
+    return results.every(Boolean)
+  }
+
+  snapshot(now = Date.now()): DataSnapshot {
+    const byApp = new Map<string, Listener[]>()
+    for (const l of this.listeners.values()) {
+      const list = byApp.get(l.app) ?? []
+      list.push(l)
+      byApp.set(l.app, list)
+    }
+    const ls = (l: Listener): ListenerSnapshot => ({
+      address: l.key,
+      port: l.port,
+      accepting: l.accepting,
+      activeConnections: l.conns.size,
+    })
+    return {
+      apps: [...this.services.values()].map((s) => ({
+        name: s.name,
+        kind: 'tcp' as const,
+        strategy: s.spec.strategy,
+        activeConnections: s.active,
+        maxConnections: s.spec.maxConnections,
+        listeners: (byApp.get(s.name) ?? []).map(ls),
+        targets: s.upstream.targets.map((t) => ({
+          address: t.key,
+          weight: t.weight,
+          up: t.isUp(now),
+          checkedUp: t.checkedUp,
+          ejectedForMs: Math.max(0, t.ejectedUntil - now),
+          activeConnections: t.active,
+          totalConnections: t.total,
+          lastError: t.lastError,
+          lastErrorAt: t.lastErrorAt ? new Date(t.lastErrorAt).toISOString() : null,
+        })),
+      })),
+      draining: [...this.#draining].map((l) => ({ ...ls(l), app: l.app })),
+    }
+  }
+
+  /** Bring live values (bytes of open connections, target state) into the metrics before a scrape. */
+  #scrape(): void {
+    const now = Date.now()
+    for (const l of this.listeners.values()) for (const c of l.conns) c.flushBytes()
+    for (const l of this.#draining) for (const c of l.conns) c.flushBytes()
+    for (const s of this.services.values()) {
+      for (const t of s.upstream.targets) {
+        const labels = { app: s.name, target: t.key }
+        this.#metrics.targetUp.set(labels, t.isUp(now) ? 1 : 0)
+        this.#metrics.targetActive.set(labels, t.active)
+      }
+    }
+  }
+}

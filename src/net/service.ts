@@ -1,0 +1,28 @@
+// What a listener hands an accepted socket to, whatever the service (tcp now; http and tunnel later).
+import type { Socket } from 'node:net'
+
+/** A live connection a listener tracks, so it can drain or end it and count its bytes. */
+export interface Tracked {
+  /** End the connection now (drain deadline passed, shutdown, app removed). */
+  destroy(cause: 'drain' | 'shutdown'): void
+  /** Report bytes moved since the last call to the metrics (called on scrape and on close). */
+  flushBytes(): void
+}
+
+/** The listener as a service sees it: its address key, its live connections, and a slot the
+ * service fills when attached (labelled metric children, resolved once per listener). */
+export interface ListenerContext {
+  readonly key: string
+  readonly conns: Set<Tracked>
+  slot: unknown
+}
+
+/** Handles the connections of one app. */
+export interface Service {
+  readonly name: string
+  /** Prepare the per-listener slot (metrics children) when a listener starts serving this app. */
+  attach(listener: ListenerContext): void
+  handle(socket: Socket, listener: ListenerContext): void
+  /** The app was removed: release what it holds (metric series); its connections drain with their listeners. */
+  close(): void
+}
