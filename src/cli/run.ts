@@ -1,0 +1,142 @@
+// `sluice run`: load the config, start the engine, the admin API and the file watcher, then serve
+// until a signal. Also the wiring the demo reuses.
+import { AdminServer } from '../admin/server.ts'
+import { loadConfigFile } from '../config/load.ts'
+import { parseAdmin } from '../config/normalize.ts'
+import type { Config, LogFormat, LogLevel } from '../config/types.ts'
+import { Controller } from '../engine/control.ts'
+import { handleSignals } from '../engine/lifecycle.ts'
+import { type ConfigIssue, SluiceError } from '../errors.ts'
+import { createLogger, flushLogger, type Logger } from '../observe/logger.ts'
+import { createMetrics } from '../observe/metrics.ts'
+import { parse, printError } from './args.ts'
+
+export const runHelp = `Usage: sluice run [-c FILE] [--admin HOST:PORT|off] [--no-watch] [--log-level LEVEL] [--log-format FORMAT]
+
+Run the proxy with a config file in sluice's format (YAML, JSON or TOML), Fly.io JSON or
+tcpproxy YAML (recognised without a flag). The file is watched and reloaded on change; SIGHUP
+reloads too. SIGINT/SIGTERM drain connections and exit; a second signal exits at once (130).
+
+  -c, --config FILE     config file (default: $SLUICE_CONFIG, else ./sluice.yaml)
+      --admin ADDR      admin API address (default 127.0.0.1:8474; "off" to disable; port 0 picks one)
+      --no-watch        do not watch the file; reload only on SIGHUP or POST /reload
+      --log-level L     trace, debug, info, warn, error, fatal, silent (default: config, else info)
+      --log-format F    json, pretty or auto (default: config, else auto: pretty on a TTY)
+`
+
+const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
+const logFormats = ['auto', 'json', 'pretty']
+
+export interface Overrides {
+  admin?: string
+  logLevel?: string
+  logFormat?: string
+}
+
+/** Check command-line settings once, and return the function that lays them over every config. */
+export function overrides(o: Overrides): (c: Config) => Config {
+  const level = o.logLevel ?? process.env.SLUICE_LOG_LEVEL
+  if (level !== undefined && !levels.includes(level)) {
+    throw new SluiceError('ERR_USAGE', `--log-level must be one of ${levels.join(', ')}, not "${level}"`)
+  }
+  if (o.logFormat !== undefined && !logFormats.includes(o.logFormat)) {
+    throw new SluiceError(
+      'ERR_USAGE',
+      `--log-format must be one of ${logFormats.join(', ')}, not "${o.logFormat}"`,
+    )
+  }
+  let admin: Config['admin'] | undefined
+  if (o.admin !== undefined) {
+    if (o.admin === 'off' || o.admin === 'false') admin = null
+    else {
+      const issues: ConfigIssue[] = []
+      admin = parseAdmin(o.admin, process.env.SLUICE_ADMIN_TOKEN ?? null, '--admin', issues)
+      if (issues.length) throw new SluiceError('ERR_USAGE', `--admin: ${issues[0]!.message}`)
+    }
+  }
+  return (c) => ({
+    ...c,
+    ...(admin !== undefined ? { admin } : {}),
+    log: {
+      level: (level as LogLevel | undefined) ?? c.log.level,
+      format: (o.logFormat as LogFormat | undefined) ?? c.log.format,
+    },
+  })
+}
+
+export interface Running {
+  controller: Controller
+  admin: AdminServer
+  log: Logger
+  stop(): Promise<void>
+}
+
+/** Build and start the engine for `config`; on failure nothing stays bound. */
+export async function startEngine(
+  initial: { config: Config; text?: string },
+  opts: { file: string | null; overrides: (c: Config) => Config; log?: Logger },
+): Promise<Running> {
+  const first = opts.overrides(initial.config)
+  const log = opts.log ?? createLogger(first.log)
+  const metrics = createMetrics()
+  const admin = new AdminServer()
+  const controller = new Controller({ file: opts.file, log, metrics, overrides: opts.overrides, admin })
+  admin.bind(controller)
+  try {
+    await controller.start(initial)
+  } catch (err) {
+    await controller.supervisor.shutdown(0)
+    await admin.close()
+    throw err
+  }
+  return {
+    controller,
+    admin,
+    log,
+    stop: async () => {
+      await controller.shutdown()
+      await admin.close()
+    },
+  }
+}
+
+export async function run(argv: string[]): Promise<number | null> {
+  const { values } = parse('run', argv, {
+    config: { type: 'string', short: 'c' },
+    admin: { type: 'string' },
+    'no-watch': { type: 'boolean' },
+    'log-level': { type: 'string' },
+    'log-format': { type: 'string' },
+  })
+  if (values.help) {
+    process.stdout.write(runHelp)
+    return 0
+  }
+  const file = values.config || process.env.SLUICE_CONFIG || 'sluice.yaml'
+  let running: Running
+  try {
+    const over = overrides({
+      admin: values.admin,
+      logLevel: values['log-level'],
+      logFormat: values['log-format'],
+    })
+    const loaded = loadConfigFile(file)
+    running = await startEngine(loaded, { file, overrides: over })
+  } catch (err) {
+    printError(err)
+    return 1
+  }
+  const { controller, admin, log } = running
+  if (!values['no-watch']) controller.watch()
+  handleSignals(controller, {
+    beforeExit: async () => {
+      await admin.close()
+      flushLogger(log)
+    },
+    exit: (code) => {
+      flushLogger(log)
+      process.exit(code)
+    },
+  })
+  return null
+}
