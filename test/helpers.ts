@@ -141,11 +141,11 @@ export async function runSluice(
 export function exchange(
   port: number,
   data: string | Buffer,
-  opts: { host?: string; timeoutMs?: number; halfClose?: boolean } = {},
+  opts: { host?: string; localAddress?: string; timeoutMs?: number; halfClose?: boolean } = {},
 ): Promise<{ data: Buffer; error: string | null }> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = []
-    const s = connect({ host: opts.host ?? '127.0.0.1', port })
+    const s = connect({ host: opts.host ?? '127.0.0.1', port, localAddress: opts.localAddress })
     const timer = setTimeout(() => {
       s.destroy()
       resolve({ data: Buffer.concat(chunks), error: 'TIMEOUT' })
@@ -214,4 +214,62 @@ export function refused(port: number, host = '127.0.0.1'): Promise<boolean> {
 export async function getJson<T = unknown>(url: string): Promise<T> {
   const res = await fetch(url)
   return (await res.json()) as T
+}
+
+/**
+ * A target that never completes a TCP handshake: a listener with a backlog of 0 that never
+ * accepts, its queue already full, so further SYNs are dropped and connects time out.
+ * (Node always accepts, so python3 holds the socket.)
+ */
+export async function blackhole(): Promise<{ port: number; close(): void }> {
+  const code = [
+    'import socket,sys,time',
+    's=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(0)',
+    'c=socket.socket(); c.connect(s.getsockname())',
+    'print(s.getsockname()[1], flush=True)',
+    'sys.stdin.read()',
+  ].join('\n')
+  const child = spawn('python3', ['-c', code], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())))
+    child.once('error', reject)
+  })
+  return { port, close: () => child.kill() }
+}
+
+/** A Controller running in this process with `doc` (sluice's own format) and no admin API. */
+export async function engine(doc: Record<string, unknown>) {
+  const { Controller } = await import('../src/engine/control.ts')
+  const { normalizeConfigObject } = await import('../src/config/normalize.ts')
+  const { createLogger } = await import('../src/observe/logger.ts')
+  const { createMetrics } = await import('../src/observe/metrics.ts')
+  const lines: LogLine[] = []
+  const log = createLogger({
+    level: 'debug',
+    format: 'json',
+    stream: Object.assign(
+      new (await import('node:stream')).Writable({
+        write(chunk, _enc, cb) {
+          for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l))
+          cb()
+        },
+      }),
+    ),
+  })
+  const metrics = createMetrics()
+  const controller = new Controller({ file: null, log, metrics })
+  await controller.start({ config: normalizeConfigObject({ admin: false, ...doc }) })
+  return {
+    controller,
+    metrics,
+    logs: lines,
+    /** Apply another config through the same plan/apply path a reload takes. */
+    apply: (next: Record<string, unknown>) =>
+      controller.applyConfig(normalizeConfigObject({ admin: false, ...next })),
+    metric: async (name: string, labels: Record<string, string>) => {
+      const m = (await metrics.registry.getSingleMetric(name)?.get())?.values ?? []
+      return m.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value ?? 0
+    },
+    stop: () => controller.shutdown(),
+  }
 }

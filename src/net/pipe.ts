@@ -82,7 +82,11 @@ function forward(from: Socket, to: Socket): void {
   from.on('data', (chunk: Buffer) => {
     if (!to.write(chunk)) from.pause()
   })
-  from.on('end', () => {
-    if (!to.destroyed) to.end()
-  })
+  // A FIN that came while nothing was reading (the upstream was being dialed) has already
+  // emitted 'end' when the stream held no data: pass it on now.
+  if (from.readableEnded) to.end()
+  else
+    from.on('end', () => {
+      if (!to.destroyed) to.end()
+    })
 }
