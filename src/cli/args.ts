@@ -36,6 +36,11 @@ export function print(text: string): number {
   return 0
 }
 
+/** The exit status for an error: 2 for a usage error, else 1. */
+export function exitCode(err: unknown): number {
+  return err instanceof SluiceError && err.code === 'ERR_USAGE' ? 2 : 1
+}
+
 /** Print an error the way every command does: message, then its code. */
 export function printError(err: unknown): void {
   if (err instanceof ConfigError) {

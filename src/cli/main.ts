@@ -2,7 +2,7 @@
 import { jsonSchema } from '../config/schema.ts'
 import { SluiceError } from '../errors.ts'
 import { version } from '../version.ts'
-import { print, printError } from './args.ts'
+import { exitCode, print, printError } from './args.ts'
 import { check, checkHelp } from './check.ts'
 import { demo, demoHelp } from './demo.ts'
 import { run, runHelp } from './run.ts'
@@ -49,7 +49,7 @@ export async function main(argv: string[]): Promise<number | null> {
     return await command[0](rest)
   } catch (err) {
     printError(err)
-    return err instanceof SluiceError && err.code === 'ERR_USAGE' ? 2 : 1
+    return exitCode(err)
   }
 }
 

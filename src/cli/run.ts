@@ -9,7 +9,7 @@ import { handleSignals } from '../engine/lifecycle.ts'
 import { type ConfigIssue, SluiceError } from '../errors.ts'
 import { createLogger, flushLogger, type Logger } from '../observe/logger.ts'
 import { createMetrics } from '../observe/metrics.ts'
-import { parse, printError } from './args.ts'
+import { exitCode, parse, printError } from './args.ts'
 
 export const runHelp = `Usage: sluice run [-c FILE] [--admin HOST:PORT|off] [--no-watch] [--log-level LEVEL] [--log-format FORMAT]
 
@@ -124,7 +124,7 @@ export async function run(argv: string[]): Promise<number | null> {
     running = await startEngine(loaded, { file, overrides: over })
   } catch (err) {
     printError(err)
-    return 1
+    return exitCode(err)
   }
   const { controller, admin, log } = running
   if (!values['no-watch']) controller.watch()

@@ -142,6 +142,13 @@ export class Controller {
     return result
   }
 
+  /** Apply a config given directly (the native admin API, tests): the same plan/apply path as a reload. Throws on failure. */
+  applyConfig(next: Config): Promise<ReloadResult> {
+    const run = this.#queue.then(() => this.#apply(this.#overrides(next), 'api'))
+    this.#queue = run.catch(() => {})
+    return run
+  }
+
   async #apply(next: Config, trigger: ReloadTrigger): Promise<ReloadResult> {
     const p = plan(this.config, next)
     const steps = describePlan(p)

@@ -25,6 +25,8 @@ export interface DnsEvents {
 }
 
 export type Lookup = (host: string) => Promise<string[]>
+/** The smallest TTL (ms) DNS gives for a name, or null when DNS has no answer. */
+export type TtlLookup = (host: string) => Promise<number | null>
 
 /** Caches name → addresses for dialing. IP literals pass straight through. */
 export class DnsCache {
@@ -33,13 +35,15 @@ export class DnsCache {
   #literals = new Map<string, string[]>()
   #events: DnsEvents
   #lookup: Lookup
+  #ttlLookup: TtlLookup
   #resolver: dns.Resolver
 
-  constructor(spec: DnsSpec, events: DnsEvents = {}, lookup?: Lookup) {
+  constructor(spec: DnsSpec, events: DnsEvents = {}, sources: { lookup?: Lookup; ttl?: TtlLookup } = {}) {
     this.#spec = spec
     this.#events = events
     this.#resolver = new dns.Resolver({ timeout: spec.timeout, tries: 1 })
-    this.#lookup = lookup ?? ((host) => systemLookup(host))
+    this.#lookup = sources.lookup ?? systemLookup
+    this.#ttlLookup = sources.ttl ?? ((host) => this.#dnsTtl(host))
   }
 
   configure(spec: DnsSpec): void {
@@ -105,7 +109,7 @@ export class DnsCache {
     if (!existing) this.#entries.set(host, entry)
     if (entry.pending) return entry.pending
     const spec = this.#spec
-    entry.pending = Promise.all([withTimeout(this.#lookup(host), spec.timeout), this.#dnsTtl(host)])
+    entry.pending = Promise.all([withTimeout(this.#lookup(host), spec.timeout), this.#ttlLookup(host)])
       .then(([addresses, ttl]) => {
         if (addresses.length === 0) throw Object.assign(new Error('no addresses'), { code: 'ENODATA' })
         const t = Math.min(spec.maxTtl, Math.max(spec.minTtl, ttl ?? spec.ttl))

@@ -1,0 +1,138 @@
+// The admin API of a running sluice (child process): auth, routes, metrics, status, reload.
+import assert from 'node:assert/strict'
+import { writeFileSync } from 'node:fs'
+import { after, test } from 'node:test'
+import { echoServer } from '../../src/testkit/fixtures.ts'
+import { freePort } from '../../src/testkit/ports.ts'
+import { openEcho, runSluice, SluiceProcess, tempDir, waitFor } from '../helpers.ts'
+
+const tmp = tempDir()
+const cleanups: (() => unknown)[] = []
+after(async () => {
+  for (const c of cleanups.reverse()) await c()
+  tmp.cleanup()
+})
+
+test('admin API: token, routes, metrics, status and reload', async () => {
+  const e1 = await echoServer()
+  cleanups.push(() => e1.close())
+  const port = await freePort()
+  const file = tmp.file(
+    'admin.yaml',
+    `apps:\n  - {name: web, listen: [${port}], targets: ["${e1.address}"]}\n`,
+  )
+  const p = await runSluice(file, [], { SLUICE_ADMIN_TOKEN: 's3cret' })
+  cleanups.push(() => p.stop())
+  const base = await p.admin()
+  const auth = { authorization: 'Bearer s3cret' }
+
+  const denied = await fetch(`${base}/status`)
+  assert.equal(denied.status, 401)
+  assert.equal(denied.headers.get('www-authenticate'), 'Bearer')
+  assert.equal(((await denied.json()) as { code: string }).code, 'ERR_ADMIN_UNAUTHORIZED')
+  assert.equal((await fetch(`${base}/status`, { headers: { authorization: 'Bearer wrong' } })).status, 401)
+
+  const health = await fetch(`${base}/healthz`, { headers: auth })
+  assert.equal(health.status, 200)
+  assert.equal(await health.text(), 'ok\n')
+  const missing = await fetch(`${base}/nope`, { headers: auth })
+  assert.equal(missing.status, 404)
+  assert.ok(((await missing.json()) as { routes: string[] }).routes.includes('GET /status'))
+  const wrongMethod = await fetch(`${base}/status`, { method: 'DELETE', headers: auth })
+  assert.equal(wrongMethod.status, 405)
+  assert.equal(wrongMethod.headers.get('allow'), 'GET')
+
+  // Bytes of a connection still open show up in the metrics.
+  const c = await openEcho(port)
+  assert.equal(await c.say('0123456789'), '0123456789')
+  const metrics = await (await fetch(`${base}/metrics`, { headers: auth })).text()
+  const listener = `*:${port}`
+  for (const line of [
+    `sluice_connections_accepted_total{app="web",listener="${listener}"} 1`,
+    `sluice_connections_active{app="web",listener="${listener}"} 1`,
+    `sluice_bytes_in_total{app="web",listener="${listener}"} 10`,
+    `sluice_bytes_out_total{app="web",listener="${listener}"} 10`,
+    `sluice_upstream_connects_total{app="web",target="${e1.address}"} 1`,
+    `sluice_target_up{app="web",target="${e1.address}"} 1`,
+    `sluice_target_connections_active{app="web",target="${e1.address}"} 1`,
+    'sluice_config_reloads_total{result="applied"} 1',
+  ]) {
+    assert.ok(metrics.includes(line), `missing: ${line}`)
+  }
+  assert.match(
+    metrics,
+    /sluice_upstream_connect_duration_seconds_bucket\{le="0.005",app="web",target="[^"]+"\} 1/,
+  )
+  assert.match(metrics, /^process_cpu_seconds_total /m)
+  c.socket.destroy()
+  await waitFor(
+    async () =>
+      (await (await fetch(`${base}/metrics`, { headers: auth })).text()).includes(
+        `sluice_connections_active{app="web",listener="${listener}"} 0`,
+      ),
+    'the close to be counted',
+  )
+
+  type Status = {
+    config: { format: string }
+    apps: { name: string; targets: { address: string }[] }[]
+    lastReload: { result: string }
+  }
+  const status = (await (await fetch(`${base}/status`, { headers: auth })).json()) as Status
+  assert.equal(status.config.format, 'sluice')
+  assert.equal(status.apps[0]!.name, 'web')
+  assert.equal(status.lastReload.result, 'applied')
+
+  // POST /reload: a broken file is refused with 422 and the reason; a good one is applied.
+  writeFileSync(file, 'apps: [')
+  const bad = await fetch(`${base}/reload`, { method: 'POST', headers: auth })
+  assert.equal(bad.status, 422)
+  const badBody = (await bad.json()) as { result: string; code: string; error: string }
+  assert.equal(badBody.result, 'rejected')
+  assert.equal(badBody.code, 'ERR_CONFIG_PARSE')
+  writeFileSync(
+    file,
+    `apps:\n  - {name: web, listen: [${port}], targets: ["${e1.address}"], strategy: random}\n`,
+  )
+  const good = (await (await fetch(`${base}/reload`, { method: 'POST', headers: auth })).json()) as {
+    result: string
+    plan: string[]
+  }
+  assert.equal(good.result, 'applied')
+  assert.deepEqual(good.plan, ['update app web'])
+})
+
+test('an admin address off loopback without a token is refused at start', async () => {
+  const file = tmp.file('open.yaml', 'apps: []\n')
+  const p = new SluiceProcess(['run', '-c', file, '--admin', '0.0.0.0:0'], { SLUICE_ADMIN_TOKEN: '' })
+  cleanups.push(() => p.stop())
+  assert.equal((await p.exited).code, 2)
+  assert.match(
+    p.stderr,
+    /ERR_USAGE: --admin: admin on 0\.0\.0\.0:0 is reachable off this machine: set admin\.token/,
+  )
+  const inFile = tmp.file('open2.yaml', 'admin: 0.0.0.0:8474\napps: []\n')
+  const q = new SluiceProcess(['run', '-c', inFile], { SLUICE_ADMIN_TOKEN: '' })
+  cleanups.push(() => q.stop())
+  assert.equal((await q.exited).code, 1)
+  assert.match(q.stderr, /open2\.yaml:1: admin: admin on 0\.0\.0\.0:8474 is reachable off this machine/)
+})
+
+test('an admin port already in use stops sluice from starting, with nothing left bound', async () => {
+  const e1 = await echoServer()
+  cleanups.push(() => e1.close())
+  const [port, adminPort] = [await freePort(), await freePort()]
+  const { createServer } = await import('node:net')
+  const squatter = createServer().listen(adminPort, '127.0.0.1')
+  cleanups.push(() => squatter.close())
+  const file = tmp.file('busy.yaml', `apps:\n  - {name: a, listen: [${port}], targets: ["${e1.address}"]}\n`)
+  const p = new SluiceProcess(['run', '-c', file, '--admin', `127.0.0.1:${adminPort}`])
+  cleanups.push(() => p.stop())
+  assert.equal((await p.exited).code, 1)
+  assert.match(
+    p.stderr,
+    new RegExp(
+      `ERR_LISTEN: cannot start the admin API on 127\\.0\\.0\\.1:${adminPort}: the address is already in use`,
+    ),
+  )
+})
