@@ -195,14 +195,27 @@ export class TcpService implements Service {
         this.upstream.failed(t, e.reason, e.message, Date.now())
         const next = order[i + 1]
         this.#log.warn(
-          { listener: conn.listener.key, conn: conn.id, target: t.key, reason: e.reason, error: e.message },
+          {
+            listener: conn.listener.key,
+            conn: conn.id,
+            target: t.key,
+            reason: e.reason,
+            code: e.code,
+            error: e.message,
+          },
           next ? `target skipped: ${e.reason}, trying ${next.key}` : `target failed: ${e.reason}`,
         )
       }
     }
     conn.slot.rejectedNoTarget.inc()
     this.#log.error(
-      { listener: conn.listener.key, conn: conn.id, client: client.remoteAddress, attempts: failures },
+      {
+        listener: conn.listener.key,
+        conn: conn.id,
+        client: client.remoteAddress,
+        code: 'ERR_NO_TARGET',
+        attempts: failures,
+      },
       `no target reachable (${failures.map((f) => `${f.target}: ${f.reason}`).join(', ')}); client reset`,
     )
     client.resetAndDestroy()
