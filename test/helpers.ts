@@ -15,13 +15,13 @@ export async function waitFor<T>(
   what: string,
   timeoutMs = 5000,
   everyMs = 25,
-): Promise<T> {
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs
   let last: unknown
   for (;;) {
     try {
       const v = await fn()
-      if (v) return v
+      if (v) return v as NonNullable<T>
     } catch (err) {
       last = err
     }
@@ -60,7 +60,8 @@ export class SluiceProcess {
   #buffer = ''
 
   constructor(args: string[], env: Record<string, string> = {}) {
-    this.child = spawn(process.execPath, [cli, ...args], {
+    // The V8 flag bin/sluice.js's shebang passes, so tests run sluice as users do.
+    this.child = spawn(process.execPath, ['--max-semi-space-size=4', cli, ...args], {
       cwd: root,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -18,12 +18,12 @@ export interface RotationState {
   next: number
 }
 
-/** Indices of `c` in try order. */
+/** Indices of `c` in try order. `clientKey` (the client's address) is asked for only by `hash`. */
 export function order(
   strategy: Strategy,
   c: readonly Candidate[],
   state: RotationState,
-  clientKey: string,
+  clientKey: string | (() => string),
   random: () => number = Math.random,
 ): number[] {
   const n = c.length
@@ -42,7 +42,7 @@ export function order(
     case 'random':
       return weightedShuffle(c, random)
     case 'hash':
-      return rendezvous(c, clientKey)
+      return rendezvous(c, typeof clientKey === 'string' ? clientKey : clientKey())
   }
 }
 

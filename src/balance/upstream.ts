@@ -1,10 +1,10 @@
 // An app's set of targets: their state across reloads (open connections, health, ejection), the
 // strategy's rotation, and the try order for a new connection. Lives in the data path.
-import type { Counter, Histogram } from 'prom-client'
 import type { PassiveSpec, Strategy, TargetSpec } from '../config/types.ts'
 import type { ConnectReason } from '../errors.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
+import type { HistogramSeries, Series } from '../observe/series.ts'
 import { type Candidate, order, type RotationState } from './strategies.ts'
 
 /** One target and everything sluice knows about it. Identity is `key` (host:port). */
@@ -23,9 +23,9 @@ export class Target {
   lastError: string | null = null
   lastErrorAt = 0
   readonly m: {
-    connects: Counter.Internal
-    connectSeconds: Histogram.Internal<'app' | 'target'>
-    failures: Partial<Record<ConnectReason, Counter.Internal>>
+    connects: Series
+    connectSeconds: HistogramSeries
+    failures: Partial<Record<ConnectReason, Series>>
   }
 
   constructor(spec: TargetSpec, app: string, metrics: Metrics) {
@@ -34,8 +34,8 @@ export class Target {
     this.weight = spec.weight
     const labels = { app, target: spec.key }
     this.m = {
-      connects: metrics.connects.labels(labels),
-      connectSeconds: metrics.connectSeconds.labels(labels),
+      connects: metrics.connects.series(labels),
+      connectSeconds: metrics.connectSeconds.series(labels),
       failures: {},
     }
   }
@@ -131,7 +131,7 @@ export class Upstream {
    * Targets to try for a new connection, in order: those in rotation as the strategy orders them,
    * then (as a last resort) those that are down. Each target at most once.
    */
-  order(clientKey: string, now: number): Target[] {
+  order(clientKey: string | (() => string), now: number): Target[] {
     const slots = this.#slots
     let candidates: Slot[] = slots
     let anyDown = false
@@ -158,8 +158,8 @@ export class Upstream {
 
   /** A connect to `t` worked: end its failure streak and any probation. */
   succeeded(t: Target, connectMs: number): void {
-    t.m.connects.inc()
-    t.m.connectSeconds.observe(connectMs / 1000)
+    t.m.connects.value++
+    this.#metrics.connectSeconds.observe(t.m.connectSeconds, connectMs / 1000)
     t.total++
     if (t.failures || t.probation) {
       if (t.probation)
@@ -173,8 +173,13 @@ export class Upstream {
   /** A connect to `t` failed: count it, and eject the target after `passive.failures` in a row. */
   failed(t: Target, reason: ConnectReason, detail: string, now: number): void {
     let child = t.m.failures[reason]
-    if (!child) child = t.m.failures[reason] = this.#metrics.connectFailures.labels(this.app, t.key, reason)
-    child.inc()
+    if (!child)
+      child = t.m.failures[reason] = this.#metrics.connectFailures.series({
+        app: this.app,
+        target: t.key,
+        reason,
+      })
+    child.value++
     t.lastError = detail
     t.lastErrorAt = now
     const p = this.#passive
@@ -186,7 +191,7 @@ export class Upstream {
       t.ejections++
       t.failures = 0
       t.probation = true
-      this.#metrics.ejections.labels(this.app, t.key).inc()
+      this.#metrics.ejections.series({ app: this.app, target: t.key }).value++
       this.#log.warn(
         { app: this.app, target: t.key, reason, cooldownMs: cooldown },
         `target ejected after ${t.ejections > 1 ? 'failing again on probation' : `${p.failures} consecutive connect failures`}`,

@@ -74,7 +74,8 @@ export class Controller {
         if (c.up) this.log.info(fields, 'target up: health checks pass')
         else this.log.warn(fields, 'target down: health checks fail')
       },
-      (app, target, r) => this.metrics.healthChecks.labels(app, target, r.ok ? 'ok' : 'fail').inc(),
+      (app, target, r) =>
+        this.metrics.healthChecks.series({ app, target, result: r.ok ? 'ok' : 'fail' }).value++,
     )
   }
 
@@ -135,7 +136,7 @@ export class Controller {
       code: e.code ?? 'ERR_RELOAD',
     }
     this.lastReload = result
-    this.metrics.reloads.labels('rejected').inc()
+    this.metrics.reloads.series({ result: 'rejected' }).value++
     const fields: Record<string, unknown> = { trigger, code: result.code, error: e.message }
     if (err instanceof ConfigError) fields.issues = err.issues
     this.log.error(fields, 'config rejected; the running config stays in force')
@@ -157,7 +158,7 @@ export class Controller {
       this.config = next
       const result: ReloadResult = { at, trigger, result: 'unchanged', plan: steps }
       this.lastReload = result
-      this.metrics.reloads.labels('unchanged').inc()
+      this.metrics.reloads.series({ result: 'unchanged' }).value++
       this.log.info({ trigger }, 'config reloaded: no change')
       return result
     }
@@ -177,8 +178,8 @@ export class Controller {
     const result: ReloadResult = { at, trigger, result: 'applied', plan: steps }
     if (warnings.length) result.error = warnings.join('; ')
     this.lastReload = result
-    this.metrics.reloads.labels('applied').inc()
-    this.metrics.lastReload.set(Date.now() / 1000)
+    this.metrics.reloads.series({ result: 'applied' }).value++
+    this.metrics.lastReload.series({}).value = Date.now() / 1000
     if (trigger === 'start') {
       this.log.info(
         {

@@ -59,7 +59,7 @@ export class Supervisor {
     this.dns = new DnsCache(deps.dns, {
       stale: (host, err) =>
         this.#log.warn({ host, error: err.message }, 'DNS refresh failed; serving the last answer'),
-      lookup: (result) => this.#metrics.dnsLookups.labels(result).inc(),
+      lookup: (result) => this.#metrics.dnsLookups.series({ result }).value++,
     })
     deps.metrics.onScrape(() => this.#scrape())
   }
@@ -212,8 +212,8 @@ export class Supervisor {
     for (const s of this.services.values()) {
       for (const t of s.upstream.targets) {
         const labels = { app: s.name, target: t.key }
-        this.#metrics.targetUp.set(labels, t.isUp(now) ? 1 : 0)
-        this.#metrics.targetActive.set(labels, t.active)
+        this.#metrics.targetUp.series(labels).value = t.isUp(now) ? 1 : 0
+        this.#metrics.targetActive.series(labels).value = t.active
       }
     }
   }

@@ -1,7 +1,6 @@
 // The tcp service: for each accepted client, try the app's targets in strategy order until one
 // connects (failover), then pipe bytes. No target: reset the client and say why.
 import type { Socket } from 'node:net'
-import type { Counter, Gauge, Histogram } from 'prom-client'
 import { type Target, Upstream } from '../balance/upstream.ts'
 import type { TcpAppSpec } from '../config/types.ts'
 import { ConnectError } from '../errors.ts'
@@ -11,19 +10,18 @@ import { Pipe } from '../net/pipe.ts'
 import type { ListenerContext, Service, Tracked } from '../net/service.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
+import type { HistogramSeries, Series } from '../observe/series.ts'
 
-type L = 'app' | 'listener'
-
-/** Metric children for one (app, listener) pair, resolved when the listener is attached. */
+/** Metric series for one (app, listener) pair, resolved when the listener is attached. */
 interface Slot {
   listener: string
-  accepted: Counter.Internal
-  active: Gauge.Internal<L>
-  rejectedMax: Counter.Internal
-  rejectedNoTarget: Counter.Internal
-  bytesIn: Counter.Internal
-  bytesOut: Counter.Internal
-  session: Histogram.Internal<L>
+  accepted: Series
+  active: Series
+  rejectedMax: Series
+  rejectedNoTarget: Series
+  bytesIn: Series
+  bytesOut: Series
+  session: HistogramSeries
 }
 
 let nextConnId = 1
@@ -62,8 +60,8 @@ class TcpConnection implements Tracked {
   flushBytes(): void {
     const read = this.client.bytesRead
     const written = this.client.bytesWritten
-    if (read > this.#in) this.slot.bytesIn.inc(read - this.#in)
-    if (written > this.#out) this.slot.bytesOut.inc(written - this.#out)
+    this.slot.bytesIn.value += read - this.#in
+    this.slot.bytesOut.value += written - this.#out
     this.#in = read
     this.#out = written
   }
@@ -103,13 +101,13 @@ export class TcpService implements Service {
     const labels = { app: this.name, listener: l.key }
     const slot: Slot = {
       listener: l.key,
-      accepted: m.accepted.labels(labels),
-      active: m.active.labels(labels),
-      rejectedMax: m.rejected.labels({ ...labels, reason: 'max_connections' }),
-      rejectedNoTarget: m.rejected.labels({ ...labels, reason: 'no_target' }),
-      bytesIn: m.bytesIn.labels(labels),
-      bytesOut: m.bytesOut.labels(labels),
-      session: m.sessionSeconds.labels(labels),
+      accepted: m.accepted.series(labels),
+      active: m.active.series(labels),
+      rejectedMax: m.rejected.series({ ...labels, reason: 'max_connections' }),
+      rejectedNoTarget: m.rejected.series({ ...labels, reason: 'no_target' }),
+      bytesIn: m.bytesIn.series(labels),
+      bytesOut: m.bytesOut.series(labels),
+      session: m.sessionSeconds.series(labels),
     }
     l.slot = slot
   }
@@ -118,7 +116,7 @@ export class TcpService implements Service {
     const slot = l.slot as Slot
     const spec = this.spec
     if (spec.maxConnections > 0 && this.active >= spec.maxConnections) {
-      slot.rejectedMax.inc()
+      slot.rejectedMax.value++
       client.on('error', () => {})
       client.resetAndDestroy()
       const now = Date.now()
@@ -132,8 +130,8 @@ export class TcpService implements Service {
       return
     }
     this.active++
-    slot.accepted.inc()
-    slot.active.inc()
+    slot.accepted.value++
+    slot.active.value++
     const conn = new TcpConnection(this, client, l)
     l.conns.add(conn)
     client.on('error', () => {
@@ -154,7 +152,8 @@ export class TcpService implements Service {
     const spec = this.spec
     const client = conn.client
     const now = Date.now()
-    const order = this.upstream.order(client.remoteAddress ?? '', now)
+    // remoteAddress costs a getpeername call: only the hash strategy asks for it.
+    const order = this.upstream.order(() => client.remoteAddress ?? '', now)
     const deadline = now + spec.connectBudget
     const failures: { target: string; reason: string; error: string }[] = []
     for (let i = 0; i < order.length; i++) {
@@ -168,7 +167,7 @@ export class TcpService implements Service {
         })
         break
       }
-      if (i > 0) this.#metrics.retries.labels(this.name).inc()
+      if (i > 0) this.#metrics.retries.series({ app: this.name }).value++
       try {
         const upstream = await dial(t.spec, {
           timeout: Math.min(spec.connectTimeout, left),
@@ -207,7 +206,7 @@ export class TcpService implements Service {
         )
       }
     }
-    conn.slot.rejectedNoTarget.inc()
+    conn.slot.rejectedNoTarget.value++
     this.#log.error(
       {
         listener: conn.listener.key,
@@ -258,8 +257,8 @@ export class TcpService implements Service {
     conn.done = true
     this.active--
     conn.flushBytes()
-    conn.slot.active.dec()
-    conn.slot.session.observe((performance.now() - conn.started) / 1000)
+    conn.slot.active.value--
+    this.#metrics.sessionSeconds.observe(conn.slot.session, (performance.now() - conn.started) / 1000)
     conn.listener.conns.delete(conn)
   }
 
