@@ -61,8 +61,11 @@ export class AdminServer implements AdminHook {
 
   #listen(spec: AdminSpec): Promise<Server> {
     return new Promise((resolve, reject) => {
-      const server = createServer((req, res) => this.#handle(req, res))
+      const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => this.#handle(req, res))
       server.keepAliveTimeout = 5000
+      // The admin API answers small requests: a client that is slow to send headers is dropped.
+      server.headersTimeout = 5000
+      server.requestTimeout = 15_000
       server.once('error', (err: NodeJS.ErrnoException) => {
         const why = err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message
         reject(

@@ -93,7 +93,14 @@ class TargetCheck {
   }
 
   start(delay: number): void {
-    this.#timer = setTimeout(() => this.#run(), delay)
+    this.#timer = setTimeout(() => {
+      this.#run().catch((err: Error) => {
+        // Keep checking: an unexpected error counts as a failed check.
+        if (this.#stopped) return
+        this.monitor.onResult(this, { ok: false, detail: `check error: ${err.message}` })
+        this.start(this.spec.interval)
+      })
+    }, delay)
     this.#timer.unref()
   }
 

@@ -35,8 +35,8 @@ export class Listener implements ListenerContext {
   }
 
   /** Bind the socket. Connections wait in a queue until `attach`. */
-  async open(): Promise<void> {
-    this.server = await listen(this.address, (socket) => this.#accept(socket))
+  async open(onError?: (err: Error) => void): Promise<void> {
+    this.server = await listen(this.address, (socket) => this.#accept(socket), { onError })
     this.accepting = true
   }
 

@@ -80,7 +80,7 @@ export class Supervisor {
       for (const step of plan.bind) {
         if (step.afterUnbind) continue
         const l = new Listener(step.address, step.app)
-        await l.open()
+        await l.open(this.#listenerError(l))
         bound.push(l)
       }
     } catch (err) {
@@ -122,7 +122,7 @@ export class Supervisor {
       if (!step.afterUnbind) continue
       const l = new Listener(step.address, step.app)
       try {
-        await l.open()
+        await l.open(this.#listenerError(l))
         this.listeners.set(l.key, l)
         l.attach(this.services.get(l.app)!, l.app)
       } catch (err) {
@@ -134,6 +134,15 @@ export class Supervisor {
       }
     }
     return { warnings }
+  }
+
+  /** Reports errors of a bound listener (a failed accept) without stopping anything. */
+  #listenerError(l: Listener): (err: Error) => void {
+    return (err) =>
+      this.#log.error(
+        { app: l.app, listener: l.key, code: (err as NodeJS.ErrnoException).code, error: err.message },
+        'listener error',
+      )
   }
 
   #drain(l: Listener, deadline: number): void {

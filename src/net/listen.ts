@@ -7,6 +7,8 @@ import { SluiceError } from '../errors.ts'
 export interface ListenOptions {
   backlog?: number
   reusePort?: boolean
+  /** Errors after the socket is bound (accept failures): reported here instead of crashing. */
+  onError?: (err: Error) => void
 }
 
 /** Bind `address`; resolves once listening, or rejects with ERR_LISTEN naming the address. */
@@ -54,6 +56,8 @@ function bind(
       { host, port, backlog: opts.backlog ?? 4096, ipv6Only: false, reusePort: opts.reusePort },
       () => {
         server.removeListener('error', onError)
+        // An 'error' with no listener would end the process; a failed accept must not.
+        server.on('error', opts.onError ?? (() => {}))
         resolve(server)
       },
     )

@@ -145,7 +145,15 @@ export class TcpService implements Service {
     })
     if (spec.noDelay) client.setNoDelay(true)
     if (spec.keepAlive) client.setKeepAlive(true, spec.keepAlive)
-    this.#connect(conn)
+    this.#connect(conn).catch((err: Error) => {
+      // A bug here must cost one connection, not the process.
+      this.#log.error(
+        { listener: l.key, conn: conn.id, error: err.stack ?? err.message },
+        'connection failed unexpectedly',
+      )
+      conn.pending?.destroy()
+      client.destroy()
+    })
   }
 
   async #connect(conn: TcpConnection): Promise<void> {
