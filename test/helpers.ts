@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { after } from 'node:test'
 
 export const root = resolve(import.meta.dirname, '..')
 export const cli = join(root, 'dist', 'cli', 'main.js')
@@ -272,5 +273,53 @@ export async function engine(doc: Record<string, unknown>) {
       return m.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value ?? 0
     },
     stop: () => controller.shutdown(),
+  }
+}
+
+/**
+ * Per-file test resources, released after the file's tests in reverse order: a temp dir, and
+ * starters for fixtures, sluice processes and in-process engines that register their own cleanup.
+ */
+export function testScope() {
+  const tmp = tempDir()
+  const cleanups: (() => unknown)[] = []
+  after(async () => {
+    for (const c of cleanups.reverse()) await c()
+    tmp.cleanup()
+  })
+  return {
+    tmp,
+    /** Run `fn` when the file's tests are done. */
+    defer(fn: () => unknown): void {
+      cleanups.push(fn)
+    },
+    /** Await a fixture and close it at the end. */
+    async fixture<T extends { close(): Promise<void> }>(f: Promise<T>): Promise<T> {
+      const x = await f
+      cleanups.push(() => x.close())
+      return x
+    },
+    /** `sluice run -c file` as a child process, killed at the end. */
+    async sluice(
+      file: string,
+      extra: string[] = [],
+      env: Record<string, string> = {},
+    ): Promise<SluiceProcess> {
+      const p = await runSluice(file, extra, env)
+      cleanups.push(() => p.stop())
+      return p
+    },
+    /** A child process that must exit by itself; killed at the end if it did not. */
+    process(args: string[], env: Record<string, string> = {}): SluiceProcess {
+      const p = new SluiceProcess(args, env)
+      cleanups.push(() => p.stop())
+      return p
+    },
+    /** An in-process engine, shut down at the end. */
+    async engine(doc: Record<string, unknown>) {
+      const e = await engine(doc)
+      cleanups.push(() => e.stop())
+      return e
+    },
   }
 }

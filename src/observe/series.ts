@@ -64,25 +64,40 @@ abstract class Family<L extends string, S> {
   }
 }
 
-export class CounterFamily<L extends string> extends Family<L, Series> {
-  readonly type = 'counter'
+/** Counters and gauges: one number per series; they differ only in their declared type. */
+class ValueFamily<L extends string> extends Family<L, Series> {
+  readonly type: 'counter' | 'gauge'
+
+  constructor(
+    type: 'counter' | 'gauge',
+    registry: Registry,
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+  ) {
+    super(registry, name, help, labelNames)
+    this.type = type
+  }
+
   protected create(): Series {
     return { value: 0 }
   }
+
   get() {
     const values: Value[] = [...this.all.values()].map((e) => ({ labels: e.labels, value: e.series.value }))
     return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator }
   }
 }
 
-export class GaugeFamily<L extends string> extends Family<L, Series> {
-  readonly type = 'gauge'
-  protected create(): Series {
-    return { value: 0 }
+export class CounterFamily<L extends string> extends ValueFamily<L> {
+  constructor(registry: Registry, name: string, help: string, labelNames: readonly L[]) {
+    super('counter', registry, name, help, labelNames)
   }
-  get() {
-    const values: Value[] = [...this.all.values()].map((e) => ({ labels: e.labels, value: e.series.value }))
-    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator }
+}
+
+export class GaugeFamily<L extends string> extends ValueFamily<L> {
+  constructor(registry: Registry, name: string, help: string, labelNames: readonly L[]) {
+    super('gauge', registry, name, help, labelNames)
   }
 }
 

@@ -3,29 +3,14 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { connect, createServer, type Socket } from 'node:net'
-import { after, test } from 'node:test'
-import { echoServer, type Fixture } from '../../src/testkit/fixtures.ts'
+import { test } from 'node:test'
+import { echoServer } from '../../src/testkit/fixtures.ts'
 import { freePort } from '../../src/testkit/ports.ts'
-import { exchange, getJson, openEcho, runSluice, type SluiceProcess, tempDir, waitFor } from '../helpers.ts'
+import { exchange, getJson, openEcho, testScope, waitFor } from '../helpers.ts'
 
-const tmp = tempDir()
-const cleanups: (() => Promise<unknown> | unknown)[] = []
-after(async () => {
-  for (const c of cleanups.reverse()) await c()
-  tmp.cleanup()
-})
-
-async function echo(): Promise<Fixture> {
-  const f = await echoServer()
-  cleanups.push(() => f.close())
-  return f
-}
-
-async function sluice(name: string, content: string): Promise<SluiceProcess> {
-  const p = await runSluice(tmp.file(name, content))
-  cleanups.push(() => p.stop())
-  return p
-}
+const t = testScope()
+const echo = () => t.fixture(echoServer())
+const sluice = (name: string, content: string) => t.sluice(t.tmp.file(name, content))
 
 const deadAddress = async () => `127.0.0.1:${await freePort()}`
 const BAD = 'bad.target.invalid:6003'
@@ -129,7 +114,7 @@ test('A6: a half-close reaches the backend at once and the reply still comes bac
     })
   })
   await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()))
-  cleanups.push(() => new Promise((r) => backend.close(r)))
+  t.defer(() => new Promise((r) => backend.close(r)))
   const port = await freePort()
   await sluice(
     'a6.yaml',
@@ -200,7 +185,7 @@ test('A9: a backend closing at once, and a client vanishing, both end cleanly', 
     s.end('bye\n')
   })
   await new Promise<void>((r) => e3.listen(0, '127.0.0.1', () => r()))
-  cleanups.push(() => new Promise((r) => e3.close(r)))
+  t.defer(() => new Promise((r) => e3.close(r)))
   const e1 = await echo()
   const [x, a] = [await freePort(), await freePort()]
   await sluice(
@@ -225,7 +210,7 @@ test('A9: a backend closing at once, and a client vanishing, both end cleanly', 
 test('A10: health checks take a stopped target out and bring it back when it returns', async () => {
   let e1 = await echoServer()
   const e1Port = e1.port
-  cleanups.push(() => e1.close())
+  t.defer(() => e1.close())
   const port = await freePort()
   const p = await sluice(
     'a10.yaml',

@@ -4,38 +4,22 @@ import assert from 'node:assert/strict'
 import { renameSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { join } from 'node:path'
-import { after, test } from 'node:test'
+import { test } from 'node:test'
 import { echoServer, type Fixture, httpOrigin } from '../../src/testkit/fixtures.ts'
 import { freePort } from '../../src/testkit/ports.ts'
 import {
   exchange,
   openEcho,
   refused,
-  runSluice,
   SluiceProcess,
   type SluiceProcess as SP,
-  tempDir,
+  testScope,
   waitFor,
 } from '../helpers.ts'
 
-const tmp = tempDir()
-const cleanups: (() => Promise<unknown> | unknown)[] = []
-after(async () => {
-  for (const c of cleanups.reverse()) await c()
-  tmp.cleanup()
-})
-
-async function echo(): Promise<Fixture> {
-  const f = await echoServer()
-  cleanups.push(() => f.close())
-  return f
-}
-
-async function sluice(file: string, extra: string[] = []): Promise<SP> {
-  const p = await runSluice(file, extra)
-  cleanups.push(() => p.stop())
-  return p
-}
+const t = testScope()
+const echo = () => t.fixture(echoServer())
+const sluice = (file: string, extra: string[] = []) => t.sluice(file, extra)
 
 /** A tcpproxy-format config: `apps` maps app name → [ports, targets]. */
 function tcpproxy(apps: Record<string, [number[], string[]]>): string {
@@ -60,11 +44,11 @@ const reloaded = (p: SP, n: number) =>
 test('B1 (i, ii): Fly.io JSON and tcpproxy YAML start and every port accepts within 3 s', async () => {
   const e1 = await echo()
   const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()]
-  const fly = tmp.file(
+  const fly = t.tmp.file(
     'b1.json',
     JSON.stringify({ Apps: [{ Name: 'a', Ports: [p1, p2], Targets: [e1.address] }] }),
   )
-  const yaml = tmp.file('b1.yaml', tcpproxy({ a: [[p3], [e1.address]] }))
+  const yaml = t.tmp.file('b1.yaml', tcpproxy({ a: [[p3], [e1.address]] }))
   const t0 = Date.now()
   await Promise.all([sluice(fly), sluice(yaml)])
   for (const port of [p1, p2, p3]) assert.equal((await exchange(port, 'ok')).data.toString(), 'ok')
@@ -76,15 +60,15 @@ test('B1 (iii, iv): a missing, unreadable or unparsable config exits ≠ 0 namin
   const cases: { args: string[]; cwd?: string; stderr: RegExp }[] = [
     { args: ['run', '--admin', 'off'], stderr: /sluice\.yaml: no such file/ },
     {
-      args: ['run', '-c', join(tmp.dir, 'missing.yaml'), '--admin', 'off'],
+      args: ['run', '-c', join(t.tmp.dir, 'missing.yaml'), '--admin', 'off'],
       stderr: /missing\.yaml: no such file/,
     },
-    { args: ['run', '-c', tmp.dir, '--admin', 'off'], stderr: /is a directory/ },
+    { args: ['run', '-c', t.tmp.dir, '--admin', 'off'], stderr: /is a directory/ },
     {
       args: [
         'run',
         '-c',
-        tmp.file('bad.json', `{"Apps": [{"Name": "a", "Ports": [${port}],`),
+        t.tmp.file('bad.json', `{"Apps": [{"Name": "a", "Ports": [${port}],`),
         '--admin',
         'off',
       ],
@@ -94,7 +78,7 @@ test('B1 (iii, iv): a missing, unreadable or unparsable config exits ≠ 0 namin
       args: [
         'run',
         '-c',
-        tmp.file('bad2.json', JSON.stringify({ Apps: [{ Name: 'a', Ports: [port], Targets: ['nope'] }] })),
+        t.tmp.file('bad2.json', JSON.stringify({ Apps: [{ Name: 'a', Ports: [port], Targets: ['nope'] }] })),
         '--admin',
         'off',
       ],
@@ -103,7 +87,7 @@ test('B1 (iii, iv): a missing, unreadable or unparsable config exits ≠ 0 namin
   ]
   for (const c of cases) {
     const p = new SluiceProcess(c.args, { SLUICE_CONFIG: '' })
-    cleanups.push(() => p.stop())
+    t.defer(() => p.stop())
     const started = Date.now()
     const { code } = await p.exited
     assert.ok(Date.now() - started < 5000)
@@ -117,7 +101,7 @@ test('B1 (iii, iv): a missing, unreadable or unparsable config exits ≠ 0 namin
 test('B2: adding a port to an app by rewriting the file in place; an open connection is untouched', async () => {
   const e1 = await echo()
   const [p1, p2] = [await freePort(), await freePort()]
-  const file = tmp.file('b2.yaml', tcpproxy({ a: [[p1], [e1.address]] }))
+  const file = t.tmp.file('b2.yaml', tcpproxy({ a: [[p1], [e1.address]] }))
   await sluice(file)
   const c = await openEcho(p1)
   assert.equal(await c.say('one'), 'one')
@@ -130,7 +114,7 @@ test('B2: adding a port to an app by rewriting the file in place; an open connec
 test('B3: a removed port refuses new connections at once while its open connection keeps working', async () => {
   const e1 = await echo()
   const [p1, p2] = [await freePort(), await freePort()]
-  const file = tmp.file('b3.yaml', tcpproxy({ a: [[p1, p2], [e1.address]] }))
+  const file = t.tmp.file('b3.yaml', tcpproxy({ a: [[p1, p2], [e1.address]] }))
   await sluice(file)
   const c = await openEcho(p2)
   assert.equal(await c.say('before'), 'before')
@@ -149,7 +133,7 @@ test('B3 (deadline): connections of a removed port are closed at drain_timeout',
   const [p1, p2] = [await freePort(), await freePort()]
   const conf = (ports: number[]) =>
     `drain_timeout: 1s\napps:\n  - {name: a, listen: [${ports.join(', ')}], targets: ["${e1.address}"]}\n`
-  const file = tmp.file('b3d.yaml', conf([p1, p2]))
+  const file = t.tmp.file('b3d.yaml', conf([p1, p2]))
   const p = await sluice(file)
   const c = await openEcho(p2)
   assert.equal(await c.say('x'), 'x')
@@ -167,7 +151,7 @@ test('B3 (deadline): connections of a removed port are closed at drain_timeout',
 test('B4: changed targets apply to new connections; an open one stays on its target', async () => {
   const [e1, e2] = [await echo(), await echo()]
   const port = await freePort()
-  const file = tmp.file('b4.yaml', tcpproxy({ a: [[port], [e1.address]] }))
+  const file = t.tmp.file('b4.yaml', tcpproxy({ a: [[port], [e1.address]] }))
   await sluice(file)
   const c = await openEcho(port)
   assert.equal(await c.say('on e1'), 'on e1')
@@ -184,7 +168,7 @@ test('B4: changed targets apply to new connections; an open one stays on its tar
 test('B5: deleting an app closes all its ports; other apps are untouched', async () => {
   const [e1, e2] = [await echo(), await echo()]
   const [a1, b1, b2] = [await freePort(), await freePort(), await freePort()]
-  const file = tmp.file('b5.yaml', tcpproxy({ a: [[a1], [e1.address]], b: [[b1, b2], [e2.address]] }))
+  const file = t.tmp.file('b5.yaml', tcpproxy({ a: [[a1], [e1.address]], b: [[b1, b2], [e2.address]] }))
   await sluice(file)
   const c = await openEcho(a1)
   assert.equal(await c.say('a'), 'a')
@@ -198,7 +182,7 @@ test('B6: five reloads under load: no connection refused or reset on either app'
   const [e1, e1b, e2] = [await echo(), await echo(), await echo()]
   const [pa, pb] = [await freePort(), await freePort()]
   const conf = (aTarget: string) => tcpproxy({ a: [[pa], [aTarget]], b: [[pb], [e2.address]] })
-  const file = tmp.file('b6.yaml', conf(e1.address))
+  const file = t.tmp.file('b6.yaml', conf(e1.address))
   const p = await sluice(file)
   const cb = await openEcho(pb)
   assert.equal(await cb.say('idle'), 'idle')
@@ -231,7 +215,7 @@ test('B6: five reloads under load: no connection refused or reset on either app'
 test('B7: a bad file keeps the running config (and says why); a good one is applied again', async () => {
   const [e1, e2] = [await echo(), await echo()]
   const [pa, pb] = [await freePort(), await freePort()]
-  const file = tmp.file(
+  const file = t.tmp.file(
     'b7.json',
     JSON.stringify({ Apps: [{ Name: 'a', Ports: [pa], Targets: [e1.address] }] }),
   )
@@ -270,7 +254,7 @@ test('B7: a bad file keeps the running config (and says why); a good one is appl
   writeFileSync(file, JSON.stringify({ Apps: [{ Name: 'a', Ports: [pa], Targets: [e2.address] }] }))
   await waitFor(async () => (await reaches(pa, [e1, e2])) === e2, 'the good config to apply', 2000)
   // Starting with file (ii) fails.
-  const bad = tmp.file(
+  const bad = t.tmp.file(
     'b7-dup.json',
     JSON.stringify({
       Apps: [
@@ -280,7 +264,7 @@ test('B7: a bad file keeps the running config (and says why); a good one is appl
     }),
   )
   const q = new SluiceProcess(['run', '-c', bad, '--admin', 'off'])
-  cleanups.push(() => q.stop())
+  t.defer(() => q.stop())
   assert.notEqual((await q.exited).code, 0)
   assert.match(q.stderr, new RegExp(`port ${pb} .*used by two apps: "a".*and "b"`))
 })
@@ -288,12 +272,12 @@ test('B7: a bad file keeps the running config (and says why); a good one is appl
 test('B8: saves that write a temp file and rename it over the config are seen, twice', async () => {
   const [e1, e2] = [await echo(), await echo()]
   const port = await freePort()
-  const file = tmp.file('b8.yaml', tcpproxy({ a: [[port], [e1.address]] }))
+  const file = t.tmp.file('b8.yaml', tcpproxy({ a: [[port], [e1.address]] }))
   await sluice(file)
   const save = (content: string) => {
-    const t = join(tmp.dir, '.b8.yaml.swp')
-    writeFileSync(t, content)
-    renameSync(t, file)
+    const swap = join(t.tmp.dir, '.b8.yaml.swp')
+    writeFileSync(swap, content)
+    renameSync(swap, file)
   }
   save(tcpproxy({ a: [[port], [e2.address]] }))
   await waitFor(async () => (await reaches(port, [e1, e2])) === e2, 'first save', 2000)
@@ -304,7 +288,7 @@ test('B8: saves that write a temp file and rename it over the config are seen, t
 test('B9: SIGHUP applies an edit even with file watching off', async () => {
   const [e1, e2] = [await echo(), await echo()]
   const port = await freePort()
-  const file = tmp.file('b9.yaml', tcpproxy({ a: [[port], [e1.address]] }))
+  const file = t.tmp.file('b9.yaml', tcpproxy({ a: [[port], [e1.address]] }))
   const p = await sluice(file, ['--no-watch'])
   writeFileSync(file, tcpproxy({ a: [[port], [e2.address]] }))
   assert.equal(await reaches(port, [e1, e2]), e1)
@@ -329,9 +313,9 @@ function slowGet(port: number): Promise<string> {
 
 test('B10: SIGINT stops accepting at once, lets the open request finish, then exits 0', async () => {
   const origin = await httpOrigin({ name: 'slow', delayMs: 1500 })
-  cleanups.push(() => origin.close())
+  t.defer(() => origin.close())
   const port = await freePort()
-  const p = await sluice(tmp.file('b10.yaml', tcpproxy({ a: [[port], [origin.address]] })))
+  const p = await sluice(t.tmp.file('b10.yaml', tcpproxy({ a: [[port], [origin.address]] })))
   const pending = slowGet(port)
   await waitFor(() => origin.requests.length === 1, 'the request to reach the origin')
   p.signal('SIGINT')
@@ -344,7 +328,7 @@ test('B10: SIGINT stops accepting at once, lets the open request finish, then ex
 test('B10: a second SIGINT exits at once with 130; the drain deadline ends a stuck connection', async () => {
   const e1 = await echo()
   const port = await freePort()
-  const file = tmp.file(
+  const file = t.tmp.file(
     'b10b.yaml',
     `drain_timeout: 1s\napps:\n  - {name: a, listen: [${port}], targets: ["${e1.address}"]}\n`,
   )
@@ -358,7 +342,7 @@ test('B10: a second SIGINT exits at once with 130; the drain deadline ends a stu
   assert.ok(Date.now() - t0 >= 900 && Date.now() - t0 < 4000, `exited after ${Date.now() - t0}ms`)
   // Same again, but a second signal: exit 130 without waiting.
   const q = await sluice(
-    tmp.file(
+    t.tmp.file(
       'b10c.yaml',
       `drain_timeout: 30s\napps:\n  - {name: a, listen: [${port}], targets: ["${e1.address}"]}\n`,
     ),

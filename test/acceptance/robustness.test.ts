@@ -4,23 +4,18 @@ import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
-import { after, test } from 'node:test'
+import { test } from 'node:test'
 import { echoServer } from '../../src/testkit/fixtures.ts'
 import { freePort } from '../../src/testkit/ports.ts'
-import { cli, exchange, root, runSluice, tempDir, waitFor } from '../helpers.ts'
+import { cli, exchange, root, runSluice, testScope, waitFor } from '../helpers.ts'
 
-const tmp = tempDir()
-const cleanups: (() => unknown)[] = []
-after(async () => {
-  for (const c of cleanups.reverse()) await c()
-  tmp.cleanup()
-})
+const t = testScope()
 
 test('running out of file descriptors costs connections, not the process', async () => {
   const e1 = await echoServer()
-  cleanups.push(() => e1.close())
+  t.defer(() => e1.close())
   const port = await freePort()
-  const file = tmp.file(
+  const file = t.tmp.file(
     'fd.yaml',
     `admin: false\napps: [{name: a, listen: ["127.0.0.1:${port}"], targets: ["${e1.address}"]}]\n`,
   )
@@ -32,7 +27,7 @@ test('running out of file descriptors costs connections, not the process', async
       stdio: 'ignore',
     },
   )
-  cleanups.push(() => child.kill('SIGKILL'))
+  t.defer(() => child.kill('SIGKILL'))
   await waitFor(async () => (await exchange(port, 'up')).data.toString() === 'up', 'sluice to serve')
   const sockets = Array.from({ length: 120 }, () => {
     const s = connect(port, '127.0.0.1')
@@ -51,11 +46,11 @@ test('running out of file descriptors costs connections, not the process', async
 
 test('garbage on the admin port and a binary config file leave sluice running', async () => {
   const e1 = await echoServer()
-  cleanups.push(() => e1.close())
+  t.defer(() => e1.close())
   const port = await freePort()
-  const file = tmp.file('g.yaml', `apps: [{name: a, listen: [${port}], targets: ["${e1.address}"]}]\n`)
+  const file = t.tmp.file('g.yaml', `apps: [{name: a, listen: [${port}], targets: ["${e1.address}"]}]\n`)
   const p = await runSluice(file)
-  cleanups.push(() => p.stop())
+  t.defer(() => p.stop())
   const admin = new URL(await p.admin())
   await new Promise<void>((resolve) => {
     const s = connect(Number(admin.port), admin.hostname, () => s.end(randomBytes(4096)))
@@ -76,12 +71,12 @@ test('garbage on the admin port and a binary config file leave sluice running', 
 
 test('clients that reset mid-stream, in numbers, leave no connection behind', async () => {
   const e1 = await echoServer()
-  cleanups.push(() => e1.close())
+  t.defer(() => e1.close())
   const port = await freePort()
   const p = await runSluice(
-    tmp.file('rst.yaml', `apps: [{name: a, listen: [${port}], targets: ["${e1.address}"]}]\n`),
+    t.tmp.file('rst.yaml', `apps: [{name: a, listen: [${port}], targets: ["${e1.address}"]}]\n`),
   )
-  cleanups.push(() => p.stop())
+  t.defer(() => p.stop())
   const admin = await p.admin()
   await Promise.all(
     Array.from(

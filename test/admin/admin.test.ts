@@ -1,28 +1,23 @@
 // The admin API of a running sluice (child process): auth, routes, metrics, status, reload.
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
-import { after, test } from 'node:test'
+import { test } from 'node:test'
 import { echoServer } from '../../src/testkit/fixtures.ts'
 import { freePort } from '../../src/testkit/ports.ts'
-import { openEcho, runSluice, SluiceProcess, tempDir, waitFor } from '../helpers.ts'
+import { openEcho, runSluice, SluiceProcess, testScope, waitFor } from '../helpers.ts'
 
-const tmp = tempDir()
-const cleanups: (() => unknown)[] = []
-after(async () => {
-  for (const c of cleanups.reverse()) await c()
-  tmp.cleanup()
-})
+const t = testScope()
 
 test('admin API: token, routes, metrics, status and reload', async () => {
   const e1 = await echoServer()
-  cleanups.push(() => e1.close())
+  t.defer(() => e1.close())
   const port = await freePort()
-  const file = tmp.file(
+  const file = t.tmp.file(
     'admin.yaml',
     `apps:\n  - {name: web, listen: [${port}], targets: ["${e1.address}"]}\n`,
   )
   const p = await runSluice(file, [], { SLUICE_ADMIN_TOKEN: 's3cret' })
-  cleanups.push(() => p.stop())
+  t.defer(() => p.stop())
   const base = await p.admin()
   const auth = { authorization: 'Bearer s3cret' }
 
@@ -103,31 +98,34 @@ test('admin API: token, routes, metrics, status and reload', async () => {
 })
 
 test('an admin address off loopback without a token is refused at start', async () => {
-  const file = tmp.file('open.yaml', 'apps: []\n')
+  const file = t.tmp.file('open.yaml', 'apps: []\n')
   const p = new SluiceProcess(['run', '-c', file, '--admin', '0.0.0.0:0'], { SLUICE_ADMIN_TOKEN: '' })
-  cleanups.push(() => p.stop())
+  t.defer(() => p.stop())
   assert.equal((await p.exited).code, 2)
   assert.match(
     p.stderr,
     /ERR_USAGE: --admin: admin on 0\.0\.0\.0:0 is reachable off this machine: set admin\.token/,
   )
-  const inFile = tmp.file('open2.yaml', 'admin: 0.0.0.0:8474\napps: []\n')
+  const inFile = t.tmp.file('open2.yaml', 'admin: 0.0.0.0:8474\napps: []\n')
   const q = new SluiceProcess(['run', '-c', inFile], { SLUICE_ADMIN_TOKEN: '' })
-  cleanups.push(() => q.stop())
+  t.defer(() => q.stop())
   assert.equal((await q.exited).code, 1)
   assert.match(q.stderr, /open2\.yaml:1: admin: admin on 0\.0\.0\.0:8474 is reachable off this machine/)
 })
 
 test('an admin port already in use stops sluice from starting, with nothing left bound', async () => {
   const e1 = await echoServer()
-  cleanups.push(() => e1.close())
+  t.defer(() => e1.close())
   const [port, adminPort] = [await freePort(), await freePort()]
   const { createServer } = await import('node:net')
   const squatter = createServer().listen(adminPort, '127.0.0.1')
-  cleanups.push(() => squatter.close())
-  const file = tmp.file('busy.yaml', `apps:\n  - {name: a, listen: [${port}], targets: ["${e1.address}"]}\n`)
+  t.defer(() => squatter.close())
+  const file = t.tmp.file(
+    'busy.yaml',
+    `apps:\n  - {name: a, listen: [${port}], targets: ["${e1.address}"]}\n`,
+  )
   const p = new SluiceProcess(['run', '-c', file, '--admin', `127.0.0.1:${adminPort}`])
-  cleanups.push(() => p.stop())
+  t.defer(() => p.stop())
   assert.equal((await p.exited).code, 1)
   assert.match(
     p.stderr,

@@ -3,26 +3,21 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { after, test } from 'node:test'
+import { test } from 'node:test'
 import { promisify } from 'node:util'
 import { loadConfigText } from '../../src/config/load.ts'
 import { echoServer, identServer } from '../../src/testkit/fixtures.ts'
 import { freePort } from '../../src/testkit/ports.ts'
-import { cli, exchange, root, runSluice, SluiceProcess, tempDir, waitFor } from '../helpers.ts'
+import { cli, exchange, root, runSluice, SluiceProcess, testScope, waitFor } from '../helpers.ts'
 
 const run = promisify(execFile)
-const tmp = tempDir()
-const cleanups: (() => unknown)[] = []
-after(async () => {
-  for (const c of cleanups.reverse()) await c()
-  tmp.cleanup()
-})
+const t = testScope()
 
 /** Run `sluice args…` to completion: exit code, stdout, stderr. */
 async function sluice(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const r = await run(process.execPath, [cli, ...args], {
-      cwd: tmp.dir,
+      cwd: t.tmp.dir,
       env: { ...process.env, SLUICE_CONFIG: '' },
     })
     return { code: 0, stdout: r.stdout, stderr: r.stderr }
@@ -53,7 +48,7 @@ test('help, version and usage errors', async () => {
 })
 
 test('check prints the normalised config and the plan; its output loads back to the same config', async () => {
-  const file = tmp.file(
+  const file = t.tmp.file(
     'fly.json',
     JSON.stringify({ Apps: [{ Name: 'a', Ports: [7001, 7002], Targets: ['127.0.0.1:9001'] }] }),
   )
@@ -76,7 +71,7 @@ test('check prints the normalised config and the plan; its output loads back to 
 })
 
 test('check exits 1 and names file, line, field and reason', async () => {
-  const file = tmp.file('bad.yaml', 'apps:\n  - name: a\n    listen: [1]\n    targets: ["nope"]\n')
+  const file = t.tmp.file('bad.yaml', 'apps:\n  - name: a\n    listen: [1]\n    targets: ["nope"]\n')
   const r = await sluice('check', '-c', file)
   assert.equal(r.code, 1)
   assert.match(r.stderr, /ERR_CONFIG_INVALID: invalid config/)
@@ -109,19 +104,15 @@ test('schema prints a JSON Schema with every app field described', async () => {
 test('test ping, balancer and simulate check a proxy from outside', async () => {
   const [a, b] = [await identServer({ name: 'A' }), await identServer({ name: 'B' })]
   const e1 = await echoServer()
-  cleanups.push(
-    () => a.close(),
-    () => b.close(),
-    () => e1.close(),
-  )
+  for (const f of [a, b, e1]) t.defer(() => f.close())
   const [rr, echo] = [await freePort(), await freePort()]
   const p = await runSluice(
-    tmp.file(
+    t.tmp.file(
       't.yaml',
       `apps:\n  - {name: rr, listen: [${rr}], targets: ["${a.address}", "${b.address}"]}\n  - {name: e, listen: [${echo}], targets: ["${e1.address}"]}\n`,
     ),
   )
-  cleanups.push(() => p.stop())
+  t.defer(() => p.stop())
   const ping = await sluice('test', 'ping', `127.0.0.1:${echo}`, '-n', '3', '-i', '10ms')
   assert.equal(ping.code, 0, ping.stderr)
   assert.equal(ping.stdout.match(/^seq=\d+ dial=/gm)?.length, 3)
@@ -163,7 +154,7 @@ test('test serve runs a fixture server', async () => {
     '--name',
     'fixture-1',
   ])
-  cleanups.push(() => p.stop())
+  t.defer(() => p.stop())
   await waitFor(() => p.stdout.includes('listening'), 'the fixture to listen')
   assert.equal((await exchange(port, 'x')).data.toString(), 'fixture-1\nx')
   p.signal('SIGTERM')

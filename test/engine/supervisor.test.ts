@@ -1,29 +1,21 @@
 // Plan/apply in the data path: atomic binds, listeners surviving reloads, moves between apps.
 import assert from 'node:assert/strict'
 import { createServer } from 'node:net'
-import { after, test } from 'node:test'
-import { echoServer, type Fixture, identServer } from '../../src/testkit/fixtures.ts'
+import { test } from 'node:test'
+import { echoServer, identServer } from '../../src/testkit/fixtures.ts'
 import { freePort } from '../../src/testkit/ports.ts'
-import { engine, exchange, openEcho, refused } from '../helpers.ts'
+import { engine, exchange, openEcho, refused, testScope } from '../helpers.ts'
 
-const cleanups: (() => unknown)[] = []
-after(async () => {
-  for (const c of cleanups.reverse()) await c()
-})
-
-async function fixture<T extends Fixture>(f: Promise<T>): Promise<T> {
-  const x = await f
-  cleanups.push(() => x.close())
-  return x
-}
+const t = testScope()
+const fixture = t.fixture
 
 test('a plan that cannot bind one address changes nothing, and says which address', async () => {
   const e1 = await fixture(echoServer())
   const [p1, p2, busy] = [await freePort(), await freePort(), await freePort()]
   const squatter = createServer().listen(busy, '127.0.0.1')
-  cleanups.push(() => squatter.close())
+  t.defer(() => squatter.close())
   const e = await engine({ apps: [{ name: 'a', listen: [p1], targets: [e1.address] }] })
-  cleanups.push(() => e.stop())
+  t.defer(() => e.stop())
   await assert.rejects(
     e.apply({
       apps: [
@@ -48,7 +40,7 @@ test('a listener whose address stays keeps its socket and connections across rel
   const [e1, e2] = [await fixture(echoServer()), await fixture(echoServer())]
   const port = await freePort()
   const e = await engine({ apps: [{ name: 'a', listen: [port], targets: [e1.address] }] })
-  cleanups.push(() => e.stop())
+  t.defer(() => e.stop())
   const before = e.controller.supervisor.listeners.get(`*:${port}`)!
   const c = await openEcho(port)
   await e.apply({ apps: [{ name: 'a', listen: [port], targets: [e2.address], strategy: 'random' }] })
@@ -70,7 +62,7 @@ test('a port moving from one app to another is handed over without closing it', 
       { name: 'b', listen: [await freePort()], targets: [b.address] },
     ],
   })
-  cleanups.push(() => e.stop())
+  t.defer(() => e.stop())
   const held = await openEcho(p2)
   await e.apply({
     apps: [
@@ -87,7 +79,7 @@ test('a wildcard port replaced by a specific address on the same port is rebound
   const e1 = await fixture(echoServer())
   const port = await freePort()
   const e = await engine({ apps: [{ name: 'a', listen: [port], targets: [e1.address] }] })
-  cleanups.push(() => e.stop())
+  t.defer(() => e.stop())
   const r = await e.apply({ apps: [{ name: 'a', listen: [`127.0.0.1:${port}`], targets: [e1.address] }] })
   assert.equal(r.result, 'applied')
   assert.equal(r.error, undefined)
@@ -101,7 +93,7 @@ test('status shows apps, listeners, targets and the last reload', async () => {
   const e = await engine({
     apps: [{ name: 'a', listen: [port], targets: [e1.address, '127.0.0.1:1'], max_connections: 9 }],
   })
-  cleanups.push(() => e.stop())
+  t.defer(() => e.stop())
   const c = await openEcho(port)
   assert.equal(await c.say('up'), 'up')
   const s = e.controller.status()

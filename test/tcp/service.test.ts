@@ -1,27 +1,14 @@
 // The tcp service's behaviours, with sluice's engine running in this process and real sockets.
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'
-import { after, test } from 'node:test'
-import { echoServer, type Fixture, identServer } from '../../src/testkit/fixtures.ts'
+import { test } from 'node:test'
+import { echoServer, identServer } from '../../src/testkit/fixtures.ts'
 import { freePort } from '../../src/testkit/ports.ts'
-import { blackhole, engine, exchange, openEcho, waitFor } from '../helpers.ts'
+import { blackhole, exchange, openEcho, testScope, waitFor } from '../helpers.ts'
 
-const cleanups: (() => unknown)[] = []
-after(async () => {
-  for (const c of cleanups.reverse()) await c()
-})
-
-async function fixture<T extends Fixture>(f: Promise<T>): Promise<T> {
-  const x = await f
-  cleanups.push(() => x.close())
-  return x
-}
-
-async function run(doc: Record<string, unknown>) {
-  const e = await engine(doc)
-  cleanups.push(() => e.stop())
-  return e
-}
+const t = testScope()
+const fixture = t.fixture
+const run = t.engine
 
 test('max_connections: connections over the cap are reset and counted', async () => {
   const e1 = await fixture(echoServer())
@@ -49,7 +36,7 @@ test('max_connections: connections over the cap are reset and counted', async ()
 
 test('connect_timeout: a target that never answers is abandoned and the next one used', async () => {
   const hole = await blackhole()
-  cleanups.push(() => hole.close())
+  t.defer(() => hole.close())
   const e1 = await fixture(echoServer())
   const port = await freePort()
   const e = await run({
@@ -77,7 +64,7 @@ test('connect_timeout: a target that never answers is abandoned and the next one
 
 test('connect_budget: when the budget runs out the client is reset without trying further', async () => {
   const hole = await blackhole()
-  cleanups.push(() => hole.close())
+  t.defer(() => hole.close())
   const e1 = await fixture(echoServer())
   const port = await freePort()
   const e = await run({
@@ -188,7 +175,7 @@ test('a port-only listen accepts on IPv4 and IPv6; a [::1] listen on IPv6', asyn
 
 test('client data sent before the upstream connects is not lost', async () => {
   const hole = await blackhole()
-  cleanups.push(() => hole.close())
+  t.defer(() => hole.close())
   const e1 = await fixture(echoServer())
   const port = await freePort()
   await run({
