@@ -13,8 +13,14 @@ export const codes = {
   ERR_CONNECT_TIMEOUT: 'a target did not accept the connection within connect_timeout',
   ERR_DNS: 'a target host name did not resolve',
   ERR_CONNECT: 'a target could not be reached for another reason (unreachable, reset, …)',
+  ERR_UPSTREAM_TLS:
+    'the TLS handshake with a target failed (untrusted certificate, wrong name, refused SSLRequest)',
   ERR_NO_TARGET: 'every target of an app failed or the connect budget was spent',
   ERR_ADMIN_UNAUTHORIZED: 'an admin API call lacked the bearer token',
+  ERR_BAD_REQUEST: 'an admin API request body is not valid JSON or lacks a required field',
+  ERR_FAULT_INVALID: 'a fault given through an API or the command line is invalid',
+  ERR_NOT_FOUND: 'an admin API call named an app, proxy or fault that does not exist',
+  ERR_CONFLICT: 'an admin API call would create something that exists, or change what the config file owns',
 } as const
 
 export type ErrorCode = keyof typeof codes
@@ -64,7 +70,7 @@ function formatIssues(file: string, issues: ConfigIssue[]): string {
 }
 
 /** Why one dial attempt failed, in the words metrics and logs use. */
-export type ConnectReason = 'refused' | 'timeout' | 'unresolvable' | 'unreachable' | 'reset' | 'error'
+export type ConnectReason = 'refused' | 'timeout' | 'unresolvable' | 'unreachable' | 'reset' | 'tls' | 'error'
 
 /** A failed attempt to connect to one target. */
 export class ConnectError extends SluiceError {
@@ -83,6 +89,7 @@ function reasonCode(reason: ConnectReason): ErrorCode {
   if (reason === 'refused') return 'ERR_CONNECT_REFUSED'
   if (reason === 'timeout') return 'ERR_CONNECT_TIMEOUT'
   if (reason === 'unresolvable') return 'ERR_DNS'
+  if (reason === 'tls') return 'ERR_UPSTREAM_TLS'
   return 'ERR_CONNECT'
 }
 

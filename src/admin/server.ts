@@ -1,37 +1,74 @@
-// The admin HTTP API: Prometheus metrics, liveness, a JSON status, reload. On 127.0.0.1:8474 by
-// default (Toxiproxy's port, whose routes join this server later). Off loopback it needs a token.
+// The admin HTTP API: Prometheus metrics, liveness, a JSON status, reload, the native fault API and
+// the Toxiproxy-compatible API. On 127.0.0.1:8474 by default (Toxiproxy's port, so its clients
+// work unchanged). Off loopback it needs a token.
+import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { joinHostPort } from '../config/address.ts'
 import type { AdminSpec } from '../config/types.ts'
 import type { AdminHook, Controller } from '../engine/control.ts'
-import { SluiceError } from '../errors.ts'
+import { ConfigError, SluiceError } from '../errors.ts'
+import { registerFaultRoutes } from './faults.ts'
+import { json, Router, readJson, send } from './http.ts'
+import { registerToxiproxyRoutes } from './toxiproxy.ts'
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void
+/** HTTP status for an error code. */
+export function statusFor(err: unknown): number {
+  const code = (err as SluiceError).code
+  switch (code) {
+    case 'ERR_BAD_REQUEST':
+    case 'ERR_FAULT_INVALID':
+    case 'ERR_CONFIG_INVALID':
+    case 'ERR_CONFIG_PARSE':
+      return 400
+    case 'ERR_ADMIN_UNAUTHORIZED':
+      return 401
+    case 'ERR_NOT_FOUND':
+      return 404
+    case 'ERR_CONFLICT':
+      return 409
+    default:
+      return 500
+  }
+}
+
+/** The error body: Toxiproxy's {error, status}, plus sluice's code and, for config problems, the issues. */
+export function errorBody(err: unknown, status: number): Record<string, unknown> {
+  const e = err as SluiceError
+  const body: Record<string, unknown> = { error: e.message, status, code: e.code ?? 'ERR_INTERNAL' }
+  if (err instanceof ConfigError) {
+    body.issues = err.issues
+    body.error = err.issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ')
+  } else if (Array.isArray((err as { issues?: unknown }).issues)) {
+    body.issues = (err as { issues: unknown[] }).issues
+  }
+  return body
+}
 
 export class AdminServer implements AdminHook {
   #server: Server | null = null
   #spec: AdminSpec | null = null
   #controller: Controller | null = null
-  #routes = new Map<string, Handler>()
+  readonly router = new Router()
 
-  /** The controller whose state this server shows; set before the first `apply`. */
+  /** The controller whose state this server shows and changes; set before the first `apply`. */
   bind(controller: Controller): void {
     this.#controller = controller
     const c = controller
-    this.#routes.set('GET /healthz', (_req, res) => {
+    this.router.add('GET', '/healthz', ({ res }) => {
       if (c.draining) send(res, 503, 'draining\n')
       else send(res, 200, 'ok\n')
     })
-    this.#routes.set('GET /metrics', async (_req, res) => {
-      const body = await c.metrics.scrape()
-      send(res, 200, body, c.metrics.registry.contentType)
+    this.router.add('GET', '/metrics', async ({ res }) => {
+      send(res, 200, await c.metrics.scrape(), c.metrics.registry.contentType)
     })
-    this.#routes.set('GET /status', (_req, res) => json(res, 200, c.status()))
-    this.#routes.set('POST /reload', async (_req, res) => {
+    this.router.add('GET', '/status', ({ res }) => json(res, 200, c.status()))
+    this.router.add('POST', '/reload', async ({ res }) => {
       const r = await c.reload('api', true)
       json(res, r.result === 'rejected' ? 422 : 200, r)
     })
+    registerFaultRoutes(this.router, c)
+    registerToxiproxyRoutes(this.router, c)
   }
 
   /** The address actually bound ("127.0.0.1:8474"), or null when off. */
@@ -83,28 +120,51 @@ export class AdminServer implements AdminHook {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Toxiproxy's clients log this; every response carries one.
+    res.setHeader('x-toxiproxy-request-id', randomBytes(10).toString('hex'))
     const token = this.#spec?.token
     if (token && req.headers.authorization !== `Bearer ${token}`) {
       res.setHeader('www-authenticate', 'Bearer')
-      return json(res, 401, { error: 'missing or wrong bearer token', code: 'ERR_ADMIN_UNAUTHORIZED' })
+      return json(res, 401, {
+        error: 'missing or wrong bearer token',
+        status: 401,
+        code: 'ERR_ADMIN_UNAUTHORIZED',
+      })
     }
-    const path = (req.url ?? '/').split('?')[0]
-    const route = this.#routes.get(`${req.method} ${path}`)
-    if (!route) {
-      const allowed = [...this.#routes.keys()]
-        .filter((k) => k.endsWith(` ${path}`))
-        .map((k) => k.split(' ')[0])
-      if (allowed.length) {
-        res.setHeader('allow', allowed.join(', '))
-        return json(res, 405, { error: `method ${req.method} not allowed on ${path}` })
-      }
-      return json(res, 404, { error: `no route ${req.method} ${path}`, routes: [...this.#routes.keys()] })
+    const path = (req.url ?? '/').split('?')[0]!
+    const m = this.router.match(req.method ?? 'GET', path)
+    if (!m) {
+      const routes = this.router.routes.map((r) => `${r.method} /${r.parts.join('/')}`)
+      return json(res, 404, {
+        error: `no route ${req.method} ${path}`,
+        status: 404,
+        code: 'ERR_NOT_FOUND',
+        routes,
+      })
+    }
+    if ('allowed' in m) {
+      res.setHeader('allow', [...new Set(m.allowed)].join(', '))
+      return json(res, 405, {
+        error: `method ${req.method} not allowed on ${path}`,
+        status: 405,
+        code: 'ERR_BAD_REQUEST',
+      })
+    }
+    // As Toxiproxy does, against cross-site requests from browsers.
+    if (m.route.toxiproxy && (req.headers['user-agent'] ?? '').startsWith('Mozilla/')) {
+      return send(res, 403, 'User agent not allowed\n')
     }
     try {
-      await route(req, res)
+      await m.route.handler({ req, res, params: m.params, json: () => readJson(req) })
     } catch (err) {
-      this.#controller?.log.error({ error: (err as Error).message, path }, 'admin request failed')
-      if (!res.headersSent) json(res, 500, { error: (err as Error).message })
+      const status = statusFor(err)
+      if (status === 500 && !(err instanceof SluiceError)) {
+        this.#controller?.log.error(
+          { error: (err as Error).stack ?? String(err), path },
+          'admin request failed',
+        )
+      }
+      json(res, status, errorBody(err, status))
     }
   }
 
@@ -117,13 +177,4 @@ export class AdminServer implements AdminHook {
       s.closeAllConnections()
     })
   }
-}
-
-function send(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) })
-  res.end(body)
-}
-
-function json(res: ServerResponse, status: number, value: unknown): void {
-  send(res, status, `${JSON.stringify(value, null, 2)}\n`, 'application/json')
 }

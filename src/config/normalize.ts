@@ -1,11 +1,14 @@
 // From a parsed document in sluice's own shape to a typed Config: validate, apply defaults,
 // parse addresses, then check what spans fields (unique names, overlapping ports, admin token).
 import { isIP } from 'node:net'
+import { dirname, resolve } from 'node:path'
 import * as v from 'valibot'
 import { ConfigError, type ConfigIssue } from '../errors.ts'
+import { checkFaultNames, type FaultSpec, parseFault } from '../faults/model.ts'
+import { parseSchedule, resolveSchedule } from '../faults/schedule.ts'
 import { joinHostPort, type ListenAddress, listenOverlaps, parseListen, parseTarget } from './address.ts'
 import { nativeSchema, type TcpAppOutput, type TuningOutput, tcpAppSchema } from './schema.ts'
-import type { AdminSpec, AppSpec, Config, FormatName, TargetSpec, TcpAppSpec } from './types.ts'
+import type { AdminSpec, AppSpec, Config, FormatName, TargetSpec, TcpAppSpec, TlsSpec } from './types.ts'
 
 export const defaultAdmin = '127.0.0.1:8474'
 
@@ -44,7 +47,11 @@ export interface Normalized {
 }
 
 /** Validate and normalize a document in sluice's own format. */
-export function fromNative(doc: unknown, source: { file: string | null; format: FormatName }): Normalized {
+export function fromNative(
+  doc: unknown,
+  source: { file: string | null; format: FormatName },
+  runDuration: number | null = null,
+): Normalized {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
     return { config: null, issues: [{ path: '', message: 'must be a mapping with an "apps" list' }] }
   }
@@ -71,7 +78,7 @@ export function fromNative(doc: unknown, source: { file: string | null; format: 
       issues.push(...issuesOf(parsed, at))
       return
     }
-    const app = tcpApp(parsed.output, defaults, at, issues)
+    const app = tcpApp(parsed.output, defaults, at, issues, { file: source.file, runDuration })
     if (app) apps.push(app)
   })
 
@@ -89,9 +96,46 @@ export function fromNative(doc: unknown, source: { file: string | null; format: 
       timeout: root.dns?.timeout ?? 2000,
     },
     source,
+    runDuration,
   }
   if (issues.length === 0) issues.push(...crossCheck(config))
   return issues.length ? { config: null, issues } : { config, issues }
+}
+
+/** Validate a list of faults (native format) at `path`; schedules in percent need a run duration. */
+export function parseFaults(
+  list: readonly unknown[] | undefined,
+  path: string,
+  issues: ConfigIssue[],
+  runDuration: number | null,
+  itemPath: (i: number) => string = (i) => `${path}[${i}]`,
+): FaultSpec[] {
+  const out: FaultSpec[] = []
+  ;(list ?? []).forEach((raw, i) => {
+    const at = itemPath(i)
+    const r = parseFault(raw, at)
+    issues.push(...r.issues)
+    if (!r.fault) return
+    if (r.fault.schedule !== null) {
+      const windows = parseSchedule(r.fault.schedule)
+      const resolved = typeof windows === 'string' ? windows : resolveSchedule(windows, runDuration)
+      if (typeof resolved === 'string') {
+        issues.push({ path: `${at}.schedule`, message: resolved })
+        return
+      }
+    }
+    out.push(r.fault)
+  })
+  issues.push(...checkFaultNames(out, path))
+  return out
+}
+
+function tlsSpec(raw: unknown, file: string | null): TlsSpec | null {
+  if (raw === undefined) return null
+  if (raw === true) return { servername: null, caFile: null, insecure: false }
+  const o = raw as { servername?: string; ca_file?: string; insecure?: boolean }
+  const caFile = o.ca_file ? (file ? resolve(dirname(file), o.ca_file) : resolve(o.ca_file)) : null
+  return { servername: o.servername ?? null, caFile, insecure: o.insecure ?? false }
 }
 
 function tcpApp(
@@ -99,6 +143,7 @@ function tcpApp(
   defaults: TuningOutput,
   at: string,
   issues: ConfigIssue[],
+  ctx: { file: string | null; runDuration: number | null },
 ): TcpAppSpec | null {
   const before = issues.length
   const listen: ListenAddress[] = []
@@ -112,6 +157,8 @@ function tcpApp(
     const address = typeof entry === 'string' ? entry : entry.address
     const weight = typeof entry === 'string' ? 1 : entry.weight
     const path = typeof entry === 'string' ? `${at}.targets[${j}]` : `${at}.targets[${j}].address`
+    const o = typeof entry === 'string' ? null : entry
+    const faults = parseFaults(o?.faults, `${at}.targets[${j}].faults`, issues, ctx.runDuration)
     const parsed = parseTarget(address)
     if (typeof parsed === 'string') {
       issues.push({ path, message: parsed })
@@ -119,7 +166,15 @@ function tcpApp(
     }
     // A target listed twice is allowed (tcpproxy and Fly configs do it): it gets two rotation slots.
     const key = joinHostPort(parsed.host, parsed.port)
-    targets.push({ host: parsed.host, port: parsed.port, weight, key })
+    targets.push({
+      host: parsed.host,
+      port: parsed.port,
+      weight,
+      key,
+      tls: tlsSpec(o?.tls, ctx.file),
+      starttls: o?.starttls ?? null,
+      faults,
+    })
   })
   const pick = <K extends keyof TuningOutput>(k: K) => raw[k] ?? defaults[k]
   const healthRaw = pick('health')
@@ -135,6 +190,7 @@ function tcpApp(
   if (health && health.timeout > health.interval) {
     issues.push({ path: `${at}.health.timeout`, message: 'must not be longer than health.interval' })
   }
+  const faults = parseFaults(raw.faults, `${at}.faults`, issues, ctx.runDuration)
   if (issues.length > before) return null
   const keepalive = pick('keepalive') ?? appDefaults.keepalive
   return {
@@ -152,6 +208,11 @@ function tcpApp(
     maxConnections: pick('max_connections') ?? appDefaults.max_connections,
     health,
     passive: passiveRaw === false ? null : { ...passiveDefaults, ...(passiveRaw ?? {}) },
+    faults,
+    onNoTarget: raw.on_no_target ?? 'reset',
+    enabled: raw.enabled ?? true,
+    drainTimeout: null,
+    origin: 'config',
   }
 }
 
@@ -207,6 +268,7 @@ export function crossCheck(config: Config): ConfigIssue[] {
     if (prev !== undefined) {
       issues.push({ path: `apps[${i}].name`, message: `"${app.name}" is already the name of apps[${prev}]` })
     } else names.set(app.name, i)
+    if (!app.enabled) return
     app.listen.forEach((addr, j) => {
       const path = `apps[${i}].listen[${j}]`
       const clash = seen.find((s) => listenOverlaps(s.addr, addr))

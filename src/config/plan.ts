@@ -18,12 +18,13 @@ export interface Plan {
   removed: string[]
   unchanged: string[]
   bind: BindStep[]
-  /** Listener keys to close; their connections drain up to drainTimeout. */
-  unbind: string[]
+  /** Listeners to close; their connections drain up to `drain` ms (0: closed at once). */
+  unbind: { key: string; drain: number }[]
   /** Listeners kept open but now serving another app. */
   reassign: { key: string; app: string }[]
   drainTimeout: number
   dns: DnsSpec
+  runDuration: number | null
   /** Control-side changes: the admin address, the log settings. */
   adminChanged: boolean
   logChanged: boolean
@@ -46,6 +47,7 @@ export function plan(current: Config | null, next: Config): Plan {
     reassign: [],
     drainTimeout: next.drainTimeout,
     dns: next.dns,
+    runDuration: next.runDuration,
     adminChanged: !current || !same(current.admin, next.admin),
     logChanged: !current || !same(current.log, next.log),
   }
@@ -64,9 +66,10 @@ export function plan(current: Config | null, next: Config): Plan {
   const prevListeners = listenerMap(current?.apps ?? [])
   const nextListeners = listenerMap(next.apps)
   const unbound: ListenAddress[] = []
-  for (const [key, { address }] of prevListeners) {
+  for (const [key, { address, app }] of prevListeners) {
     if (!nextListeners.has(key)) {
-      p.unbind.push(key)
+      const drain = prevApps.get(app)?.drainTimeout ?? next.drainTimeout
+      p.unbind.push({ key, drain })
       unbound.push(address)
     }
   }
@@ -81,7 +84,10 @@ export function plan(current: Config | null, next: Config): Plan {
 
 function listenerMap(apps: AppSpec[]): Map<string, { address: ListenAddress; app: string }> {
   const m = new Map<string, { address: ListenAddress; app: string }>()
-  for (const app of apps) for (const address of app.listen) m.set(address.key, { address, app: app.name })
+  for (const app of apps) {
+    if (!app.enabled) continue
+    for (const address of app.listen) m.set(address.key, { address, app: app.name })
+  }
   return m
 }
 
@@ -99,7 +105,8 @@ export function describePlan(p: Plan): string[] {
   for (const b of p.bind)
     lines.push(`bind ${b.address.key} for ${b.app}${b.afterUnbind ? ' (after unbinding)' : ''}`)
   for (const r of p.reassign) lines.push(`move ${r.key} to ${r.app}`)
-  for (const key of p.unbind) lines.push(`unbind ${key} (drain up to ${p.drainTimeout}ms)`)
+  for (const u of p.unbind)
+    lines.push(`unbind ${u.key} (${u.drain ? `drain up to ${u.drain}ms` : 'close its connections'})`)
   if (lines.length === 0) lines.push('no change')
   return lines
 }

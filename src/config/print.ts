@@ -1,14 +1,31 @@
 // A Config written back in sluice's own format with every default made explicit: what
 // `sluice check` prints, and a way to convert Fly / tcpproxy files to sluice's format.
-import type { AppSpec, Config } from './types.ts'
+import { faultDocument } from '../faults/model.ts'
+import type { AppSpec, Config, TargetSpec } from './types.ts'
 import { formatDuration as d } from './units.ts'
+
+function target(t: TargetSpec): string | Record<string, unknown> {
+  if (t.weight === 1 && !t.tls && !t.starttls && t.faults.length === 0) return t.key
+  const out: Record<string, unknown> = { address: t.key, weight: t.weight }
+  if (t.tls) {
+    const tls: Record<string, unknown> = {}
+    if (t.tls.servername) tls.servername = t.tls.servername
+    if (t.tls.caFile) tls.ca_file = t.tls.caFile
+    if (t.tls.insecure) tls.insecure = true
+    out.tls = Object.keys(tls).length ? tls : true
+  }
+  if (t.starttls) out.starttls = t.starttls
+  if (t.faults.length) out.faults = t.faults.map(faultDocument)
+  return out
+}
 
 function app(a: AppSpec): Record<string, unknown> {
   return {
     name: a.name,
     kind: a.kind,
     listen: a.listen.map((l) => (l.host === null ? l.port : l.key)),
-    targets: a.targets.map((t) => (t.weight === 1 ? t.key : { address: t.key, weight: t.weight })),
+    ...(a.enabled ? {} : { enabled: false }),
+    targets: a.targets.map(target),
     strategy: a.strategy,
     connect_timeout: d(a.connectTimeout),
     connect_budget: d(a.connectBudget),
@@ -28,6 +45,8 @@ function app(a: AppSpec): Record<string, unknown> {
         }
       : false,
     passive: a.passive ? { failures: a.passive.failures, cooldown: d(a.passive.cooldown) } : false,
+    on_no_target: a.onNoTarget,
+    ...(a.faults.length ? { faults: a.faults.map(faultDocument) } : {}),
   }
 }
 

@@ -110,6 +110,26 @@ const targetAddress = (description: string) =>
     ),
   )
 
+const faultList = (description: string) =>
+  v.pipe(
+    v.array(v.unknown(), (i) => `must be a list of faults, not ${typeName(i.input)}`),
+    v.description(description),
+  )
+
+const tlsEntry = v.union(
+  [
+    v.literal(true),
+    strict({
+      servername: v.optional(str('Name sent as SNI and checked in the certificate (default: the host)')),
+      ca_file: v.optional(
+        str('PEM file of extra CAs to trust besides the system ones (relative to the config file)'),
+      ),
+      insecure: v.optional(v.pipe(v.boolean(), v.description('Accept any certificate (tests, self-signed)'))),
+    }),
+  ],
+  (i) => `must be true or {servername, ca_file, insecure}, not ${typeName(i.input)}`,
+)
+
 const targetEntry = v.union(
   [
     targetAddress('"host:port"; the host may be a DNS name, resolved at connect time through the DNS cache'),
@@ -119,9 +139,17 @@ const targetEntry = v.union(
         int(1, 1000, 'Relative weight for weighted-round-robin, random and least-connections'),
         1,
       ),
+      tls: v.optional(tlsEntry),
+      starttls: v.optional(
+        v.pipe(
+          v.literal('postgres', 'must be "postgres"'),
+          v.description("Send PostgreSQL's SSLRequest before TLS"),
+        ),
+      ),
+      faults: v.optional(faultList('Faults on connections to this target only')),
     }),
   ],
-  (i) => `must be "host:port" or {address, weight}, not ${typeName(i.input)}`,
+  (i) => `must be "host:port" or {address, weight, tls, starttls, faults}, not ${typeName(i.input)}`,
 )
 
 export const healthSchema = strict({
@@ -196,6 +224,14 @@ export const tcpAppSchema = strict({
     v.description('Where connections go'),
   ),
   ...appTuning,
+  faults: v.optional(faultList("Faults on the app's connections (see the fault reference)")),
+  on_no_target: v.optional(
+    v.pipe(
+      v.picklist(['reset', 'close'], 'must be reset or close'),
+      v.description('When no target connects: reset the client (default) or accept and close'),
+    ),
+  ),
+  enabled: v.optional(v.pipe(v.boolean(), v.description('false: keep the app but listen nowhere'))),
 })
 
 const adminSchema = v.union(

@@ -1,5 +1,6 @@
 // The one typed Config every input format produces. Plain data only (no functions, no sockets):
 // plans built from it can be sent to worker processes as JSON.
+import type { FaultSpec } from '../faults/model.ts'
 import type { ListenAddress } from './address.ts'
 
 export type { ListenAddress } from './address.ts'
@@ -17,12 +18,26 @@ export const formatNames = ['sluice', 'fly', 'tcpproxy'] as const
 /** Which input format a config came from. */
 export type FormatName = (typeof formatNames)[number]
 
+/** TLS towards a target: the client side stays clear text. */
+export interface TlsSpec {
+  /** SNI and certificate name; null: the host when it is a name, none for an IP. */
+  servername: string | null
+  /** Extra CA file (PEM) trusted besides the system CAs. */
+  caFile: string | null
+  /** Accept any certificate (opt-in, for tests and self-signed dev servers). */
+  insecure: boolean
+}
+
 /** One target of an app. `key` (host:port) identifies it across reloads. */
 export interface TargetSpec {
   host: string
   port: number
   weight: number
   key: string
+  tls: TlsSpec | null
+  /** A plaintext exchange before TLS: PostgreSQL's SSLRequest. */
+  starttls: 'postgres' | null
+  faults: FaultSpec[]
 }
 
 /** Active health checks: TCP connect, optionally send bytes and expect a reply containing `expect`. */
@@ -57,6 +72,15 @@ export interface TcpAppSpec {
   maxConnections: number
   health: HealthSpec | null
   passive: PassiveSpec | null
+  faults: FaultSpec[]
+  /** When no target connects: reset the client (RST), or accept and close it (Toxiproxy's way). */
+  onNoTarget: 'reset' | 'close'
+  /** A disabled app keeps its faults and state but listens nowhere (Toxiproxy's enabled:false). */
+  enabled: boolean
+  /** Drain deadline for this app's removed listeners; null: the config's drain_timeout. */
+  drainTimeout: number | null
+  /** Where the app came from: the config file, or created through an API. */
+  origin: 'config' | 'api'
 }
 
 export type AppSpec = TcpAppSpec
@@ -88,4 +112,6 @@ export interface Config {
   drainTimeout: number
   dns: DnsSpec
   source: { file: string | null; format: FormatName }
+  /** How long this run lasts (`sluice proxy --duration`), for schedules written in percent; null: unbounded. */
+  runDuration: number | null
 }

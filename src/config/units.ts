@@ -1,8 +1,16 @@
-// Durations (`250ms`, `2s`, `1m`, `1h30m`) and sizes (`64KiB`, `10MB`) as config accepts them.
+// Durations (`500us`, `250ms`, `2s`, `1m`, `1h30m`) and sizes (`64KiB`, `10MB`) as config accepts them.
 // Plain numbers mean milliseconds and bytes. Each parser returns a number or an error message.
 
-const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
-const durationPart = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y
+const durationUnits: Record<string, number> = {
+  us: 0.001,
+  µs: 0.001,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+}
+const durationPart = /(\d+(?:\.\d+)?)(us|µs|ms|s|m|h|d)/y
 
 /** Milliseconds from a duration, or a string saying why it is not one. */
 export function parseDuration(value: unknown): number | string {

@@ -5,6 +5,7 @@ import { type FSWatcher, unwatchFile, watch, watchFile } from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
 import { HealthMonitor } from '../balance/health.ts'
 import { loadConfigFile } from '../config/load.ts'
+import { cloneOverlay, compose, emptyOverlay, type Overlay } from '../config/overlay.ts'
 import { describePlan, isEmpty, plan } from '../config/plan.ts'
 import type { AdminSpec, Config } from '../config/types.ts'
 import { ConfigError, SluiceError } from '../errors.ts'
@@ -46,8 +47,12 @@ export class Controller {
   readonly log: Logger
   readonly metrics: Metrics
   readonly startedAt = new Date()
+  /** The effective config in force: the file's (or the one given) composed with the API overlay. */
   config: Config | null = null
   lastReload: ReloadResult | null = null
+  /** The config from the file (or given), CLI overrides applied, before the overlay. */
+  #base: Config | null = null
+  #overlay: Overlay = emptyOverlay()
   draining = false
   readonly #file: string | null
   readonly #overrides: (c: Config) => Config
@@ -93,8 +98,39 @@ export class Controller {
       if (!this.#file) throw new SluiceError('ERR_USAGE', 'no config file and no config given')
       loaded = loadConfigFile(this.#file)
     }
-    await this.#apply(this.#overrides(loaded.config), 'start')
+    const base = this.#overrides(loaded.config)
+    await this.#apply(this.#composed(base, this.#overlay), 'start')
+    this.#base = base
     this.#appliedHash = loaded.text === undefined ? null : digest(loaded.text)
+  }
+
+  /** compose(), with composition problems as a ConfigError. */
+  #composed(base: Config, overlay: Overlay): Config {
+    const { config, issues } = compose(base, overlay)
+    if (issues.length) throw new ConfigError('ERR_CONFIG_INVALID', base.source.file ?? '<api>', issues)
+    return config
+  }
+
+  /** The API overlay as it stands (read-only). */
+  get overlay(): Readonly<Overlay> {
+    return this.#overlay
+  }
+
+  /**
+   * Change the API overlay: `fn` edits a copy (throwing to refuse), which is composed with the
+   * file's config, checked, planned and applied. On any failure nothing changes. Serialised with reloads.
+   */
+  change<T>(fn: (overlay: Overlay, current: Config) => T): Promise<{ result: ReloadResult; value: T }> {
+    const run = this.#queue.then(async () => {
+      if (!this.#base || !this.config) throw new SluiceError('ERR_RELOAD', 'sluice is not running')
+      const next = cloneOverlay(this.#overlay)
+      const value = fn(next, this.config)
+      const result = await this.#apply(this.#composed(this.#base, next), 'api')
+      this.#overlay = next
+      return { result, value }
+    })
+    this.#queue = run.catch(() => {})
+    return run
   }
 
   /** Reload the file. Serialised: one reload at a time. Never throws; the result says what happened. */
@@ -107,18 +143,21 @@ export class Controller {
   async #reload(trigger: ReloadTrigger, force: boolean): Promise<ReloadResult> {
     const at = new Date().toISOString()
     if (!this.#file || this.draining) return { at, trigger, result: 'unchanged' }
+    let base: Config
     let next: Config
     let hash: string
     try {
       const loaded = loadConfigFile(this.#file)
       hash = digest(loaded.text)
       if (!force && hash === this.#appliedHash) return { at, trigger, result: 'unchanged' }
-      next = this.#overrides(loaded.config)
+      base = this.#overrides(loaded.config)
+      next = this.#composed(base, this.#overlay)
     } catch (err) {
       return this.#rejected(at, trigger, err)
     }
     try {
       const result = await this.#apply(next, trigger)
+      this.#base = base
       this.#appliedHash = hash
       return result
     } catch (err) {
@@ -145,7 +184,12 @@ export class Controller {
 
   /** Apply a config given directly (the native admin API, tests): the same plan/apply path as a reload. Throws on failure. */
   applyConfig(next: Config): Promise<ReloadResult> {
-    const run = this.#queue.then(() => this.#apply(this.#overrides(next), 'api'))
+    const run = this.#queue.then(async () => {
+      const base = this.#overrides(next)
+      const result = await this.#apply(this.#composed(base, this.#overlay), 'api')
+      this.#base = base
+      return result
+    })
     this.#queue = run.catch(() => {})
     return run
   }

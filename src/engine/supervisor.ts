@@ -4,6 +4,7 @@
 import type { Plan } from '../config/plan.ts'
 import type { DnsSpec, TcpAppSpec } from '../config/types.ts'
 import { SluiceError } from '../errors.ts'
+import type { FaultStatus } from '../faults/faultset.ts'
 import { DnsCache } from '../net/dns.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
@@ -32,11 +33,14 @@ export interface ListenerSnapshot {
 export interface AppSnapshot {
   name: string
   kind: 'tcp'
+  enabled: boolean
+  origin: 'config' | 'api'
   strategy: string
   activeConnections: number
   maxConnections: number
   listeners: ListenerSnapshot[]
   targets: TargetSnapshot[]
+  faults: FaultStatus[]
 }
 
 export interface DataSnapshot {
@@ -71,7 +75,7 @@ export class Supervisor {
    */
   async apply(plan: Plan): Promise<{ warnings: string[] }> {
     this.dns.configure(plan.dns)
-    const deps = { metrics: this.#metrics, dns: this.dns, log: this.#log }
+    const deps = { metrics: this.#metrics, dns: this.dns, log: this.#log, runDuration: plan.runDuration }
     const fresh = new Map<string, TcpService>()
     for (const spec of plan.upsert)
       if (!this.services.has(spec.name)) fresh.set(spec.name, new TcpService(spec, deps))
@@ -92,7 +96,7 @@ export class Supervisor {
     // Commit: synchronous, so no connection sees half of it.
     for (const spec of plan.upsert) {
       const existing = this.services.get(spec.name)
-      if (existing) existing.update(spec as TcpAppSpec)
+      if (existing) existing.update(spec as TcpAppSpec, plan.runDuration)
       else this.services.set(spec.name, fresh.get(spec.name)!)
     }
     for (const l of bound) {
@@ -100,12 +104,12 @@ export class Supervisor {
       l.attach(this.services.get(l.app)!, l.app)
     }
     for (const r of plan.reassign) this.listeners.get(r.key)?.attach(this.services.get(r.app)!, r.app)
-    for (const key of plan.unbind) {
+    for (const { key, drain } of plan.unbind) {
       const l = this.listeners.get(key)
       if (!l) continue
       this.listeners.delete(key)
       l.stopAccepting()
-      this.#drain(l, plan.drainTimeout)
+      this.#drain(l, drain)
     }
     for (const name of plan.removed) {
       this.services.get(name)?.close()
@@ -172,6 +176,8 @@ export class Supervisor {
     const all = [...this.listeners.values(), ...this.#draining]
     for (const l of this.listeners.values()) l.stopAccepting()
     this.listeners.clear()
+    // Connections a fault holds forever (blackhole, timeout) would only wait out the deadline.
+    for (const l of all) for (const c of l.conns) if (c.holding) c.destroy('shutdown')
     const results = await Promise.all(all.map((l) => l.drain(deadline, 'shutdown')))
     return results.every(Boolean)
   }
@@ -193,6 +199,8 @@ export class Supervisor {
       apps: [...this.services.values()].map((s) => ({
         name: s.name,
         kind: 'tcp' as const,
+        enabled: s.spec.enabled,
+        origin: s.spec.origin,
         strategy: s.spec.strategy,
         activeConnections: s.active,
         maxConnections: s.spec.maxConnections,
@@ -208,6 +216,7 @@ export class Supervisor {
           lastError: t.lastError,
           lastErrorAt: t.lastErrorAt ? new Date(t.lastErrorAt).toISOString() : null,
         })),
+        faults: s.faults.status(),
       })),
       draining: [...this.#draining].map((l) => ({ ...ls(l), app: l.app })),
     }

@@ -63,3 +63,19 @@ function bind(
     )
   })
 }
+
+/** A port free on `host` now, chosen by the kernel (for "port 0" requests that must stay fixed). */
+export function ephemeralPort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', (err) =>
+      reject(
+        new SluiceError('ERR_LISTEN', `cannot listen on ${host}: ${(err as Error).message}`, { cause: err }),
+      ),
+    )
+    s.listen({ host, port: 0, ipv6Only: false }, () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => resolve(port))
+    })
+  })
+}

@@ -7,6 +7,8 @@ export interface Tracked {
   destroy(cause: 'drain' | 'shutdown'): void
   /** Report bytes moved since the last call to the metrics (called on scrape and on close). */
   flushBytes(): void
+  /** A fault holds the connection's data indefinitely (blackhole, timeout): shutdown ends it at once. */
+  readonly holding?: boolean
 }
 
 /** The listener as a service sees it: its address key, its live connections, and a slot the

@@ -100,6 +100,12 @@ export function createMetrics() {
       'When a config was last applied',
       [],
     ),
+    faultsApplied: new CounterFamily(
+      r,
+      'sluice_faults_applied_total',
+      'Times each fault acted (chunks delayed, lost or cut; connections refused, closed, reset or stalled)',
+      ['app', 'target', 'fault', 'type'] as const,
+    ),
     dnsLookups: new CounterFamily(
       r,
       'sluice_dns_lookups_total',

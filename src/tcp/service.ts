@@ -1,10 +1,15 @@
 // The tcp service: for each accepted client, try the app's targets in strategy order until one
-// connects (failover), then pipe bytes. No target: reset the client and say why.
+// connects (failover), then pipe bytes, through the app's and the target's faults when it has any.
+// No target: reset the client (or accept and close it) and say why.
+import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
+import { createSecureContext, getCACertificates } from 'node:tls'
 import { type Target, Upstream } from '../balance/upstream.ts'
-import type { TcpAppSpec } from '../config/types.ts'
+import type { TargetSpec, TcpAppSpec } from '../config/types.ts'
 import { ConnectError } from '../errors.ts'
-import { connectTime, dial } from '../net/dial.ts'
+import { ConnectionFaults } from '../faults/connection.ts'
+import { FaultSet, type FaultSetSpec } from '../faults/faultset.ts'
+import { connectTime, type DialTls, dial, sniFor } from '../net/dial.ts'
 import type { DnsCache } from '../net/dns.ts'
 import { Pipe } from '../net/pipe.ts'
 import type { ListenerContext, Service, Tracked } from '../net/service.ts'
@@ -19,6 +24,7 @@ interface Slot {
   active: Series
   rejectedMax: Series
   rejectedNoTarget: Series
+  rejectedFault: Series
   bytesIn: Series
   bytesOut: Series
   session: HistogramSeries
@@ -30,31 +36,35 @@ let nextConnId = 1
 class TcpConnection implements Tracked {
   readonly id = nextConnId++
   readonly client: Socket
-  readonly service: TcpService
   readonly listener: ListenerContext
   readonly slot: Slot
   readonly started = performance.now()
   target: Target | null = null
   pipe: Pipe | null = null
+  faults: ConnectionFaults | null = null
   /** The upstream socket being connected, destroyed to cancel when the client goes away. */
   pending: Socket | null = null
   done = false
   #in = 0
   #out = 0
 
-  constructor(service: TcpService, client: Socket, listener: ListenerContext) {
-    this.service = service
+  constructor(client: Socket, listener: ListenerContext) {
     this.client = client
     this.listener = listener
     this.slot = listener.slot as Slot
   }
 
-  destroy(cause: 'drain' | 'shutdown'): void {
-    if (this.pipe) this.pipe.destroy(cause === 'drain' ? 'killed' : 'killed')
+  destroy(_cause: 'drain' | 'shutdown'): void {
+    if (this.pipe) this.pipe.destroy('killed')
     else {
       this.pending?.destroy()
       this.client.destroy()
     }
+  }
+
+  /** A fault holds this connection's data indefinitely: shutdown ends it at once. */
+  get holding(): boolean {
+    return this.faults?.holding ?? false
   }
 
   flushBytes(): void {
@@ -67,33 +77,73 @@ class TcpConnection implements Tracked {
   }
 }
 
+export interface TcpServiceDeps {
+  metrics: Metrics
+  dns: DnsCache
+  log: Logger
+  /** Total run time for percentage schedules (`sluice proxy --duration`), else null. */
+  runDuration: number | null
+}
+
 /** Balances one tcp app's connections over its targets. */
 export class TcpService implements Service {
   readonly name: string
   spec: TcpAppSpec
   readonly upstream: Upstream
+  readonly faults: FaultSet
+  readonly conns = new Set<TcpConnection>()
   active = 0
   #metrics: Metrics
   #dns: DnsCache
   #log: Logger
   #debug: boolean
   #lastCapWarning = 0
+  #tls = new Map<string, DialTls>()
+  #runDuration: number | null
 
-  constructor(spec: TcpAppSpec, deps: { metrics: Metrics; dns: DnsCache; log: Logger }) {
+  constructor(spec: TcpAppSpec, deps: TcpServiceDeps) {
     this.name = spec.name
     this.spec = spec
     this.#metrics = deps.metrics
     this.#dns = deps.dns
     this.#log = deps.log.child({ app: spec.name })
     this.#debug = this.#log.isLevelEnabled('debug')
+    this.#runDuration = deps.runDuration
     this.upstream = new Upstream(spec, deps.metrics, this.#log)
+    this.#tls = tlsContexts(spec.targets, this.#log)
+    this.faults = new FaultSet(this.#faultSpec(spec), deps.metrics, () => this.#syncFaults())
   }
 
-  /** New settings apply to new connections; open ones keep their target. */
-  update(spec: TcpAppSpec): void {
+  #faultSpec(spec: TcpAppSpec): FaultSetSpec {
+    return {
+      app: spec.name,
+      faults: spec.faults,
+      targets: spec.targets.filter((t) => t.faults.length).map((t) => ({ key: t.key, faults: t.faults })),
+      runDuration: this.#runDuration,
+    }
+  }
+
+  /** New settings apply to new connections; open ones keep their target. Faults apply to open ones too. */
+  update(spec: TcpAppSpec, runDuration: number | null = this.#runDuration): void {
     this.spec = spec
+    this.#runDuration = runDuration
     this.upstream.update(spec)
+    this.#tls = tlsContexts(spec.targets, this.#log)
     this.#debug = this.#log.isLevelEnabled('debug')
+    this.faults.update(this.#faultSpec(spec))
+  }
+
+  /** Bring every live connection's fault stages in line with the app's faults. */
+  #syncFaults(): void {
+    if (!this.faults) return
+    for (const c of this.conns) {
+      if (!c.pipe || !c.target) continue
+      if (!c.faults) {
+        if (this.faults.empty) continue
+        c.faults = new ConnectionFaults(c.pipe, this.faults.rng)
+      }
+      c.faults.sync(this.faults.streamFaults(c.target.key))
+    }
   }
 
   attach(l: ListenerContext): void {
@@ -105,6 +155,7 @@ export class TcpService implements Service {
       active: m.active.series(labels),
       rejectedMax: m.rejected.series({ ...labels, reason: 'max_connections' }),
       rejectedNoTarget: m.rejected.series({ ...labels, reason: 'no_target' }),
+      rejectedFault: m.rejected.series({ ...labels, reason: 'fault' }),
       bytesIn: m.bytesIn.series(labels),
       bytesOut: m.bytesOut.series(labels),
       session: m.sessionSeconds.series(labels),
@@ -129,11 +180,24 @@ export class TcpService implements Service {
       }
       return
     }
+    if (!this.faults.empty) {
+      const f = this.faults.connectFault(null)
+      if (f) {
+        slot.rejectedFault.value++
+        client.on('error', () => {})
+        if (this.#debug)
+          this.#log.debug({ listener: l.key, fault: f.name, type: f.type }, 'connection refused by a fault')
+        if (f.type === 'refuse') client.resetAndDestroy()
+        else closeClient(client)
+        return
+      }
+    }
     this.active++
     slot.accepted.value++
     slot.active.value++
-    const conn = new TcpConnection(this, client, l)
+    const conn = new TcpConnection(client, l)
     l.conns.add(conn)
+    this.conns.add(conn)
     client.on('error', () => {
       // Errors before the pipe exists (client reset while dialing) end the connection via 'close'.
     })
@@ -176,12 +240,23 @@ export class TcpService implements Service {
         break
       }
       if (i > 0) this.#metrics.retries.series({ app: this.name }).value++
+      const fault = this.faults.empty ? null : this.faults.connectFault(t.key)
+      if (fault?.type === 'close') {
+        // The target "accepts and closes": the client gets an end of stream.
+        conn.target = t
+        closeClient(client)
+        return
+      }
       try {
+        if (fault?.type === 'refuse')
+          throw new ConnectError('refused', t.key, `refused by fault "${fault.name}"`)
         const upstream = await dial(t.spec, {
           timeout: Math.min(spec.connectTimeout, left),
           dns: this.#dns,
           noDelay: spec.noDelay,
           keepAlive: spec.keepAlive,
+          tls: this.#tls.get(t.key) ?? null,
+          starttls: t.spec.starttls,
           onAttempt: (s) => {
             conn.pending = s
           },
@@ -215,6 +290,7 @@ export class TcpService implements Service {
       }
     }
     conn.slot.rejectedNoTarget.value++
+    const close = spec.onNoTarget === 'close'
     this.#log.error(
       {
         listener: conn.listener.key,
@@ -223,9 +299,10 @@ export class TcpService implements Service {
         code: 'ERR_NO_TARGET',
         attempts: failures,
       },
-      `no target reachable (${failures.map((f) => `${f.target}: ${f.reason}`).join(', ')}); client reset`,
+      `no target reachable (${failures.map((f) => `${f.target}: ${f.reason}`).join(', ')}); client ${close ? 'closed' : 'reset'}`,
     )
-    client.resetAndDestroy()
+    if (close) closeClient(client)
+    else client.resetAndDestroy()
   }
 
   #proxy(conn: TcpConnection, t: Target, upstream: Socket): void {
@@ -241,6 +318,7 @@ export class TcpService implements Service {
       idleTimeout: this.spec.idleTimeout,
       onClose: (pipe) => {
         t.active--
+        conn.faults?.destroy()
         if (this.#debug) {
           this.#log.debug(
             {
@@ -258,12 +336,17 @@ export class TcpService implements Service {
         this.#finish(conn)
       },
     })
+    if (!this.faults.empty && this.faults.hasStreamFaults(t.key)) {
+      conn.faults = new ConnectionFaults(conn.pipe, this.faults.rng)
+      conn.faults.sync(this.faults.streamFaults(t.key))
+    }
   }
 
   #finish(conn: TcpConnection): void {
     if (conn.done) return
     conn.done = true
     this.active--
+    this.conns.delete(conn)
     conn.flushBytes()
     conn.slot.active.value--
     this.#metrics.sessionSeconds.observe(conn.slot.session, (performance.now() - conn.started) / 1000)
@@ -272,5 +355,39 @@ export class TcpService implements Service {
 
   close(): void {
     this.upstream.close()
+    this.faults.close()
   }
+}
+
+/** Accept-and-close: end the client (FIN) and read what it still sends, so the close is not a reset. */
+function closeClient(client: Socket): void {
+  client.on('error', () => {})
+  client.resume()
+  client.end()
+  setTimeout(() => client.destroy(), 2000).unref()
+}
+
+/** TLS settings per target key: system CAs plus the target's CA file, built once per config. */
+function tlsContexts(targets: TargetSpec[], log: Logger): Map<string, DialTls> {
+  const out = new Map<string, DialTls>()
+  for (const t of targets) {
+    if (!t.tls || out.has(t.key)) continue
+    const ca = [...getCACertificates('default')]
+    if (t.tls.caFile) {
+      try {
+        ca.push(readFileSync(t.tls.caFile, 'utf8'))
+      } catch (err) {
+        log.error(
+          { target: t.key, caFile: t.tls.caFile, error: (err as Error).message },
+          'cannot read the CA file',
+        )
+      }
+    }
+    out.set(t.key, {
+      servername: t.tls.servername ?? sniFor(t.host),
+      secureContext: createSecureContext({ ca }),
+      insecure: t.tls.insecure,
+    })
+  }
+  return out
 }

@@ -33,6 +33,9 @@ const target = (key: string) => ({
   port: Number(key.split(':')[1]),
   weight: 1,
   key,
+  tls: null,
+  starttls: null,
+  faults: [],
 })
 const spec = (more: Partial<{ send: string | null; expect: string | null; timeout: number }> = {}) => ({
   interval: 1000,

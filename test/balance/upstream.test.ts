@@ -7,7 +7,7 @@ import { createMetrics } from '../../src/observe/metrics.ts'
 const log = createLogger({ level: 'silent', format: 'json' })
 const t = (key: string, weight = 1) => {
   const [host, port] = key.split(':')
-  return { host: host!, port: Number(port), weight, key }
+  return { host: host!, port: Number(port), weight, key, tls: null, starttls: null, faults: [] }
 }
 const spec = (targets: string[], more: Partial<UpstreamSpec> = {}): UpstreamSpec => ({
   name: 'a',

@@ -51,7 +51,7 @@ test('ports added and removed per app touch only those sockets', () => {
     p.bind.map((x) => x.address.key),
     ['*:7003'],
   )
-  assert.deepEqual(p.unbind, ['*:7002'])
+  assert.deepEqual(p.unbind, [{ key: '*:7002', drain: 30_000 }])
 })
 
 test('a removed app unbinds its ports; a port moving between apps is reassigned, not rebound', () => {
@@ -59,7 +59,7 @@ test('a removed app unbinds its ports; a port moving between apps is reassigned,
   const b = cfg([app('a', [7001, 7003], ['h:1'])])
   const p = plan(a, b)
   assert.deepEqual(p.removed, ['b'])
-  assert.deepEqual(p.unbind, ['*:7002'])
+  assert.deepEqual(p.unbind, [{ key: '*:7002', drain: 30_000 }])
   assert.deepEqual(p.reassign, [{ key: '*:7003', app: 'a' }])
   assert.deepEqual(p.bind, [])
 })
@@ -68,7 +68,7 @@ test('an address overlapping one being unbound is bound after it', () => {
   const a = cfg([app('a', [7001], ['h:1'])])
   const b = cfg([app('a', ['127.0.0.1:7001'], ['h:1'])])
   const p = plan(a, b)
-  assert.deepEqual(p.unbind, ['*:7001'])
+  assert.deepEqual(p.unbind, [{ key: '*:7001', drain: 30_000 }])
   assert.deepEqual(
     p.bind.map((x) => [x.address.key, x.afterUnbind]),
     [['127.0.0.1:7001', true]],
@@ -87,4 +87,19 @@ test('control-side changes are flagged apart from the data path', () => {
 test('plans are plain data', () => {
   const p = plan(null, cfg([app('a', [7001], ['h:1'], { health: { interval: '1s' } })]))
   assert.deepEqual(JSON.parse(JSON.stringify(p)), p)
+})
+
+test('a disabled app listens nowhere; its per-app drain applies when it stops', () => {
+  const on = cfg([app('a', [7001], ['h:1'])])
+  const off = structuredClone(on)
+  off.apps[0]!.enabled = false
+  off.apps[0]!.drainTimeout = 0
+  on.apps[0]!.drainTimeout = 0
+  const p = plan(on, off)
+  assert.deepEqual(p.changed, ['a'])
+  assert.deepEqual(p.unbind, [{ key: '*:7001', drain: 0 }])
+  assert.deepEqual(
+    plan(off, on).bind.map((b) => b.address.key),
+    ['*:7001'],
+  )
 })

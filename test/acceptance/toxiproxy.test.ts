@@ -1,0 +1,272 @@
+// Acceptance: ../shared/acceptance/faults.md, the Toxiproxy-compatible API (T21-T27), against the
+// built CLI; T27 drives it with the published toxiproxy-node-client package.
+import assert from 'node:assert/strict'
+import { createServer } from 'node:net'
+import { before, test } from 'node:test'
+import { Toxiproxy } from 'toxiproxy-node-client'
+import { echoServer } from '../../src/testkit/fixtures.ts'
+import { freePort } from '../../src/testkit/ports.ts'
+import { exchange, openEcho, refused, type SluiceProcess, testScope, waitFor } from '../helpers.ts'
+
+const t = testScope()
+let sluice: SluiceProcess
+let base = ''
+let upstream = ''
+
+before(async () => {
+  const e = await t.fixture(echoServer())
+  upstream = e.address
+  sluice = await t.sluice(t.tmp.file('toxi.yaml', 'apps: []\n'), ['--log-level', 'info'])
+  base = await sluice.admin()
+})
+
+async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  })
+  const text = await res.text()
+  let parsed: any = text
+  try {
+    parsed = text ? JSON.parse(text) : undefined
+  } catch {}
+  return { status: res.status, body: parsed, headers: res.headers }
+}
+
+const portOf = (listen: string) => Number(listen.split(':').pop())
+
+test('T21: create with the real port; disable closes and refuses; enable accepts again', async () => {
+  const r = await api('POST', '/proxies', { name: 't21', listen: 'localhost:0', upstream })
+  assert.equal(r.status, 201)
+  assert.deepEqual(Object.keys(r.body).sort(), ['enabled', 'listen', 'name', 'toxics', 'upstream'])
+  assert.equal(r.body.enabled, true)
+  assert.deepEqual(r.body.toxics, [])
+  const port = portOf(r.body.listen)
+  assert.ok(port > 0)
+  assert.match(r.body.listen, /^127\.0\.0\.1:\d+$/)
+  const c = await openEcho(port)
+  assert.equal(await c.say('on'), 'on')
+  let closed = false
+  c.socket.on('close', () => {
+    closed = true
+  })
+  const off = await api('PATCH', '/proxies/t21', { enabled: false })
+  assert.equal(off.status, 200)
+  assert.equal(off.body.enabled, false)
+  await waitFor(() => closed, 'the open connection to close', 2000)
+  assert.ok(await refused(port), 'refused while disabled')
+  const on = await api('PATCH', '/proxies/t21', { enabled: true })
+  assert.equal(on.body.enabled, true)
+  assert.equal(portOf(on.body.listen), port, 'same port again')
+  assert.equal((await exchange(port, 'again')).data.toString(), 'again')
+  const dormant = await api('POST', '/proxies', {
+    name: 't21-off',
+    listen: `127.0.0.1:${await freePort()}`,
+    upstream,
+    enabled: false,
+  })
+  assert.equal(dormant.status, 201)
+  assert.equal(dormant.body.enabled, false)
+  assert.ok(await refused(portOf(dormant.body.listen)), 'a proxy created disabled does not listen')
+})
+
+test('T22: errors have Toxiproxy codes and messages', async () => {
+  const cases: [unknown, number, string][] = [
+    [{ name: '', upstream }, 400, 'missing required field: name'],
+    [{ name: 't22', upstream: '' }, 400, 'missing required field: upstream'],
+  ]
+  for (const [body, status, error] of cases) {
+    const r = await api('POST', '/proxies', body)
+    assert.equal(r.status, status)
+    assert.deepEqual({ error: r.body.error, status: r.body.status }, { error, status })
+  }
+  assert.equal((await api('POST', '/proxies', { name: 't22', listen: '127.0.0.1:0', upstream })).status, 201)
+  const dup = await api('POST', '/proxies', { name: 't22', listen: '127.0.0.1:0', upstream })
+  assert.equal(dup.status, 409)
+  assert.equal(dup.body.error, 'proxy already exists')
+  const squat = createServer().listen(0, '127.0.0.1')
+  await new Promise((r) => squat.once('listening', r))
+  t.defer(() => squat.close())
+  const busyPort = (squat.address() as { port: number }).port
+  const busy = await api('POST', '/proxies', { name: 't22b', listen: `127.0.0.1:${busyPort}`, upstream })
+  assert.equal(busy.status, 500)
+  assert.match(busy.body.error, new RegExp(`127\\.0\\.0\\.1:${busyPort}.*already in use`))
+  const gone = await api('DELETE', '/proxies/nope')
+  assert.equal(gone.status, 404)
+  assert.deepEqual(
+    { error: gone.body.error, status: gone.body.status },
+    { error: 'proxy not found', status: 404 },
+  )
+  const garbage = await api('POST', '/proxies', '{not json')
+  assert.equal(garbage.status, 400)
+  assert.match(garbage.body.error, /^bad request body/)
+})
+
+test('T23: toxic defaults, conflicts, invalid streams, partial updates, delete', async () => {
+  await api('POST', '/proxies', { name: 't23', listen: '127.0.0.1:0', upstream })
+  const a = await api('POST', '/proxies/t23/toxics', {
+    type: 'latency',
+    attributes: { latency: 100, jitter: 10 },
+  })
+  assert.equal(a.status, 200)
+  assert.deepEqual(a.body, {
+    name: 'latency_downstream',
+    type: 'latency',
+    stream: 'downstream',
+    toxicity: 1,
+    attributes: { latency: 100, jitter: 10 },
+  })
+  const clash = await api('POST', '/proxies/t23/toxics', {
+    name: 'latency_downstream',
+    type: 'latency',
+    stream: 'upstream',
+  })
+  assert.equal(clash.status, 409)
+  assert.equal(clash.body.error, 'toxic already exists')
+  const walrus = await api('POST', '/proxies/t23/toxics', { type: 'latency', stream: 'walrustream' })
+  assert.equal(walrus.status, 400)
+  assert.equal(walrus.body.error, 'stream was invalid, can be either upstream or downstream')
+  const kind = await api('POST', '/proxies/t23/toxics', { type: 'catapult' })
+  assert.equal(kind.status, 400)
+  assert.equal(kind.body.error, 'invalid toxic type')
+  await api('PATCH', '/proxies/t23/toxics/latency_downstream', {
+    attributes: { latency: 1000 },
+    toxicity: 0.5,
+  })
+  const u = await api('PATCH', '/proxies/t23/toxics/latency_downstream', { attributes: { latency: 500 } })
+  assert.equal(u.status, 200)
+  assert.deepEqual(u.body.attributes, { latency: 500, jitter: 10 })
+  assert.equal(u.body.toxicity, 0.5)
+  const del = await api('DELETE', '/proxies/t23/toxics/latency_downstream')
+  assert.equal(del.status, 204)
+  assert.equal((await api('GET', '/proxies/t23/toxics/latency_downstream')).status, 404)
+  assert.deepEqual((await api('GET', '/proxies/t23/toxics')).body, [])
+})
+
+test('T24: reset enables every proxy and removes every toxic', async () => {
+  const r = await api('POST', '/proxies', { name: 't24', listen: '127.0.0.1:0', upstream })
+  await api('POST', '/proxies/t24/toxics', { type: 'latency', attributes: { latency: 50 } })
+  await api('PATCH', '/proxies/t24', { enabled: false })
+  assert.equal((await api('POST', '/reset')).status, 204)
+  const after = await api('GET', '/proxies/t24')
+  assert.equal(after.body.enabled, true)
+  assert.deepEqual(after.body.toxics, [])
+  assert.equal((await exchange(portOf(r.body.listen), 'up')).data.toString(), 'up')
+})
+
+test('T25: populate creates, keeps what matches, checks names first, stops at the first failure', async () => {
+  const [p1, p2] = [await freePort(), await freePort()]
+  const list = [
+    { name: 'pop1', listen: `127.0.0.1:${p1}`, upstream },
+    { name: 'pop2', listen: `127.0.0.1:${p2}`, upstream },
+  ]
+  const a = await api('POST', '/populate', list)
+  assert.equal(a.status, 201)
+  assert.deepEqual(
+    a.body.proxies.map((p: { name: string }) => p.name),
+    ['pop1', 'pop2'],
+  )
+  assert.equal((await exchange(p1, 'one')).data.toString(), 'one')
+  assert.equal((await exchange(p2, 'two')).data.toString(), 'two')
+  await api('POST', '/proxies/pop1/toxics', { name: 'keepme', type: 'latency', attributes: { latency: 1 } })
+  const b = await api('POST', '/populate', list)
+  assert.equal(b.status, 201)
+  assert.deepEqual(
+    (await api('GET', '/proxies/pop1/toxics')).body.map((x: { name: string }) => x.name),
+    ['keepme'],
+  )
+  const c = await api('POST', '/populate', [
+    { name: 'pop3', listen: '127.0.0.1:0', upstream },
+    { listen: '127.0.0.1:0', upstream },
+  ])
+  assert.equal(c.status, 400)
+  assert.equal(c.body.error, 'missing required field: name at proxy 2')
+  assert.equal((await api('GET', '/proxies/pop3')).status, 404, 'nothing created')
+  const d = await api('POST', '/populate', [
+    { name: 'pop4', listen: '127.0.0.1:0', upstream },
+    { name: 'pop5', listen: 'local373', upstream },
+  ])
+  assert.ok(d.status >= 400, `status ${d.status}`)
+  assert.ok(d.body.error)
+  assert.equal((await api('GET', '/proxies/pop4')).status, 200, 'the entry before the bad one exists')
+  assert.equal((await api('GET', '/proxies/pop5')).status, 404)
+})
+
+test('T26: version, request ids, and no browsers', async () => {
+  const v = await api('GET', '/version')
+  assert.equal(v.status, 200)
+  assert.match(v.body.version, /^2\.\d+\.\d+/)
+  assert.ok(v.headers.get('x-toxiproxy-request-id'))
+  const p = await api('GET', '/proxies')
+  assert.ok(p.headers.get('x-toxiproxy-request-id'))
+  assert.notEqual(p.headers.get('x-toxiproxy-request-id'), v.headers.get('x-toxiproxy-request-id'))
+  const browser = await api('GET', '/proxies', undefined, { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64)' })
+  assert.equal(browser.status, 403)
+  const status = await api('GET', '/status', undefined, { 'user-agent': 'Mozilla/5.0' })
+  assert.equal(status.status, 200, "sluice's own routes stay open to browsers")
+})
+
+test('T27: the published toxiproxy-node-client drives sluice end to end', async () => {
+  const toxiproxy = new Toxiproxy(base)
+  assert.match(await toxiproxy.getVersion(), /version/)
+  const proxy = await toxiproxy.createProxy({ name: 't27', listen: 'localhost:0', upstream })
+  assert.equal(proxy.name, 't27')
+  const port = portOf(proxy.listen)
+  const types: [string, Record<string, number>][] = [
+    ['latency', { latency: 10, jitter: 1 }],
+    ['bandwidth', { rate: 1000 }],
+    ['slow_close', { delay: 10 }],
+    ['timeout', { timeout: 5000 }],
+    ['slicer', { average_size: 64, size_variation: 8, delay: 100 }],
+    ['limit_data', { bytes: 100_000 }],
+    ['reset_peer', { timeout: 60_000 }],
+    ['down', {}],
+  ]
+  const made = []
+  for (const [type, attributes] of types) {
+    const toxic = await proxy.addToxic({
+      name: `${type}_t27`,
+      type: type as never,
+      stream: 'upstream',
+      toxicity: 0.5,
+      attributes,
+    })
+    assert.equal(toxic.type, type)
+    assert.equal(toxic.toxicity, 0.5)
+    assert.deepEqual(toxic.attributes, attributes)
+    made.push(toxic)
+  }
+  const all = await toxiproxy.getAll()
+  assert.ok(all.t27)
+  const fetched = await (await toxiproxy.get('t27')).getToxic('slicer_t27')
+  assert.deepEqual(fetched.attributes, { average_size: 64, size_variation: 8, delay: 100 })
+  const count = async () => (await api('GET', '/proxies/t27/toxics')).body.length
+  assert.equal(await count(), types.length)
+  const updated = await made[0]!.update({
+    name: 'latency_t27',
+    type: 'latency',
+    stream: 'upstream',
+    toxicity: 1,
+    attributes: { latency: 20, jitter: 1 },
+  } as never)
+  assert.deepEqual(updated.attributes, { latency: 20, jitter: 1 })
+  for (const toxic of made.slice(1)) await toxic.remove()
+  assert.equal(await count(), 1)
+  const disabled = await proxy.update({ enabled: false, listen: proxy.listen, upstream })
+  assert.equal(disabled.enabled, false)
+  await toxiproxy.reset()
+  const back = await toxiproxy.get('t27')
+  assert.equal(back.enabled, true)
+  assert.equal(await count(), 0)
+  assert.equal((await exchange(port, 'client')).data.toString(), 'client')
+  const populated = await toxiproxy.populate([{ name: 't27b', listen: '127.0.0.1:0', upstream }])
+  assert.ok(populated.t27b)
+  await back.remove()
+  assert.ok(await refused(port))
+  // Proxies made through the API are apps of the engine: visible in status and metrics.
+  const status = await api('GET', '/status')
+  assert.ok(
+    status.body.apps.some((a: { name: string; origin: string }) => a.name === 't27b' && a.origin === 'api'),
+  )
+})
