@@ -248,6 +248,7 @@ function apiApp(
     enabled,
     drainTimeout: 0,
     origin: 'api',
+    postgresClientSsl: 'pass',
   }
 }
 

@@ -5,6 +5,7 @@ import { version } from '../version.ts'
 import { exitCode, print, printError } from './args.ts'
 import { check, checkHelp } from './check.ts'
 import { demo, demoHelp } from './demo.ts'
+import { proxy, proxyHelp } from './proxy.ts'
 import { run, runHelp } from './run.ts'
 import { test, testHelp } from './test.ts'
 
@@ -14,6 +15,7 @@ Usage: sluice <command> [options]
 
 Commands:
   run        run the proxy from a config file (sluice YAML/JSON/TOML, Fly.io JSON, tcpproxy YAML)
+  proxy      forward "PORT=HOST:PORT" mappings with faults, as fault's command line does
   check      validate a config file and print it normalised, with the plan it would apply
   schema     print the JSON Schema of sluice's config format (for editor completion)
   demo       start backends and sluice in front of them, and show it working
@@ -25,6 +27,7 @@ Run "sluice <command> --help" for a command's options.
 
 const commands: Record<string, [(argv: string[]) => Promise<number | null> | number | null, string]> = {
   run: [run, runHelp],
+  proxy: [proxy, proxyHelp],
   check: [check, checkHelp],
   demo: [demo, demoHelp],
   test: [test, testHelp],

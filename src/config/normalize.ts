@@ -213,6 +213,7 @@ function tcpApp(
     enabled: raw.enabled ?? true,
     drainTimeout: null,
     origin: 'config',
+    postgresClientSsl: raw.postgres_client_ssl ?? 'pass',
   }
 }
 
@@ -298,8 +299,12 @@ export function crossCheck(config: Config): ConfigIssue[] {
 }
 
 /** A config given as an object in sluice's own shape (the demo, tests); throws ConfigError. */
-export function normalizeConfigObject(doc: unknown, file = '<inline config>'): Config {
-  const { config, issues } = fromNative(doc, { file: null, format: 'sluice' })
+export function normalizeConfigObject(
+  doc: unknown,
+  file = '<inline config>',
+  runDuration: number | null = null,
+): Config {
+  const { config, issues } = fromNative(doc, { file: null, format: 'sluice' }, runDuration)
   if (!config) throw new ConfigError('ERR_CONFIG_INVALID', file, issues)
   return config
 }

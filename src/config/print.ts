@@ -46,6 +46,7 @@ function app(a: AppSpec): Record<string, unknown> {
       : false,
     passive: a.passive ? { failures: a.passive.failures, cooldown: d(a.passive.cooldown) } : false,
     on_no_target: a.onNoTarget,
+    ...(a.postgresClientSsl === 'refuse' ? { postgres_client_ssl: 'refuse' } : {}),
     ...(a.faults.length ? { faults: a.faults.map(faultDocument) } : {}),
   }
 }

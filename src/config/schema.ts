@@ -232,6 +232,14 @@ export const tcpAppSchema = strict({
     ),
   ),
   enabled: v.optional(v.pipe(v.boolean(), v.description('false: keep the app but listen nowhere'))),
+  postgres_client_ssl: v.optional(
+    v.pipe(
+      v.picklist(['pass', 'refuse'], 'must be pass or refuse'),
+      v.description(
+        "refuse: answer PostgreSQL clients' SSLRequest with N, so they go on in clear text (default pass)",
+      ),
+    ),
+  ),
 })
 
 const adminSchema = v.union(

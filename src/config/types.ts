@@ -81,6 +81,8 @@ export interface TcpAppSpec {
   drainTimeout: number | null
   /** Where the app came from: the config file, or created through an API. */
   origin: 'config' | 'api'
+  /** PostgreSQL clients asking for SSL (SSLRequest, GSSENCRequest): pass the request on, or answer 'N' (psqls does TLS itself). */
+  postgresClientSsl: 'pass' | 'refuse'
 }
 
 export type AppSpec = TcpAppSpec

@@ -209,15 +209,18 @@ export class TcpService implements Service {
     })
     if (spec.noDelay) client.setNoDelay(true)
     if (spec.keepAlive) client.setKeepAlive(true, spec.keepAlive)
-    this.#connect(conn).catch((err: Error) => {
-      // A bug here must cost one connection, not the process.
-      this.#log.error(
-        { listener: l.key, conn: conn.id, error: err.stack ?? err.message },
-        'connection failed unexpectedly',
-      )
-      conn.pending?.destroy()
-      client.destroy()
-    })
+    const ready = spec.postgresClientSsl === 'refuse' ? refusePostgresEncryption(client) : Promise.resolve()
+    ready
+      .then(() => (client.destroyed ? undefined : this.#connect(conn)))
+      .catch((err: Error) => {
+        // A bug here must cost one connection, not the process.
+        this.#log.error(
+          { listener: l.key, conn: conn.id, error: err.stack ?? err.message },
+          'connection failed unexpectedly',
+        )
+        conn.pending?.destroy()
+        client.destroy()
+      })
   }
 
   async #connect(conn: TcpConnection): Promise<void> {
@@ -357,6 +360,45 @@ export class TcpService implements Service {
     this.upstream.close()
     this.faults.close()
   }
+}
+
+const SSL_REQUEST = 80877103
+const GSSENC_REQUEST = 80877104
+
+/**
+ * Answer a PostgreSQL client's SSLRequest or GSSENCRequest with 'N' (as a server without SSL does),
+ * so it goes on in clear text; sluice does TLS towards the server itself (psqls). Whatever else the
+ * client sent is left in the stream for the pipe.
+ */
+function refusePostgresEncryption(client: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    let buf = Buffer.alloc(0)
+    const finish = () => {
+      client.removeListener('readable', onReadable)
+      client.removeListener('end', finish)
+      client.removeListener('close', finish)
+      if (buf.length) client.unshift(buf)
+      resolve()
+    }
+    const onReadable = () => {
+      for (let chunk = client.read() as Buffer | null; chunk; chunk = client.read() as Buffer | null) {
+        buf = Buffer.concat([buf, chunk])
+      }
+      while (buf.length >= 8) {
+        const code = buf.readUInt32BE(4)
+        if (buf.readUInt32BE(0) !== 8 || (code !== SSL_REQUEST && code !== GSSENC_REQUEST)) return finish()
+        client.write('N')
+        buf = buf.subarray(8)
+      }
+      // Nothing left (wait for the next message), or too little to tell yet.
+      if (buf.length < 4) return
+      // A length other than 8 is a startup message (or anything else): hand over. 8: a request, still arriving.
+      if (buf.readUInt32BE(0) !== 8) finish()
+    }
+    client.on('readable', onReadable)
+    client.once('end', finish)
+    client.once('close', finish)
+  })
 }
 
 /** Accept-and-close: end the client (FIN) and read what it still sends, so the close is not a reset. */

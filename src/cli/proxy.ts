@@ -1,0 +1,342 @@
+// `sluice proxy`: fault's command line. `--proxy MAPPING` (repeatable) plus fault's flags
+// (--with-latency, --latency-mean, …, --duration) build a config in memory, run on the same engine
+// as `sluice run` (admin API included), and end after --duration.
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { type Mapping, mappingGrammar, parseMapping, tlsProtocols } from '../config/mapping.ts'
+import { normalizeConfigObject } from '../config/normalize.ts'
+import { parseDuration } from '../config/units.ts'
+import { handleSignals } from '../engine/lifecycle.ts'
+import { SluiceError } from '../errors.ts'
+import type { FaultDirection } from '../faults/model.ts'
+import { parseSchedule, resolveSchedule } from '../faults/schedule.ts'
+import { flushLogger } from '../observe/logger.ts'
+import { exitCode, parse, printError } from './args.ts'
+import { overrides, startEngine } from './run.ts'
+
+export const proxyHelp = `Usage: sluice proxy --proxy MAPPING [--proxy MAPPING ...] [fault flags] [options]
+
+Forward each mapping, injecting the faults the flags describe (fault's command line).
+
+Mappings (${mappingGrammar}):
+  --proxy "9090=127.0.0.1:6379"              TCP
+  --proxy "9090=https://www.google.com"      TLS to the remote (port 443 implied); clear text locally
+  --proxy "5433=psqls://db.internal"         PostgreSQL SSLRequest, then TLS (port 5432 implied)
+  --proxy "127.0.0.1:8443=tls://host:9443"   listen on one address
+
+Options:
+  --duration D              stop after D (e.g. 30s, 5m); schedules may then use percentages
+  --upstream-ca FILE        trust this CA (PEM) for TLS to the remote, besides the system CAs
+  --upstream-insecure       do not verify the remote's certificate (tests, self-signed)
+  --admin ADDR|off          admin and Toxiproxy API (default 127.0.0.1:8474)
+  --log-level L, --log-format F
+
+Faults (each applies to every mapping; SIDE client|server, DIRECTION ingress|egress|both;
+default side server and direction ingress, i.e. on data coming back from the remote):
+  --with-latency   --latency-mean MS --latency-stddev MS --latency-distribution normal|uniform|pareto|pareto-normal
+                   --latency-min MS --latency-max MS --latency-shape N --latency-scale MS
+                   --latency-per-read-write (every chunk; default: once per direction)
+                   --latency-side SIDE --latency-direction DIRECTION --latency-sched SCHED
+  --with-jitter    --jitter-amplitude MS (20) --jitter-frequency HZ (5) --jitter-side --jitter-direction --jitter-sched
+  --with-bandwidth --bandwidth-rate N (1000) --bandwidth-unit bps|kbps|mbps|gbps (bytes per second, 1000-based)
+                   --bandwidth-side --bandwidth-direction --bandwidth-sched
+  --with-packet-loss --packet-loss-rate R (0.05) --packet-loss-correlation C (0)
+                   --packet-loss-side --packet-loss-direction --packet-loss-sched
+  --with-blackhole --blackhole-side --blackhole-direction --blackhole-sched
+
+SCHED: windows "start:T,duration:T" separated by ";", T a duration or a percentage of --duration.
+`
+
+const families = ['latency', 'jitter', 'bandwidth', 'packet-loss', 'blackhole'] as const
+
+const str = { type: 'string' } as const
+const bool = { type: 'boolean' } as const
+
+const options = {
+  proxy: { type: 'string', multiple: true },
+  duration: str,
+  'upstream-ca': str,
+  'upstream-insecure': bool,
+  admin: str,
+  'log-level': str,
+  'log-format': str,
+  'with-latency': bool,
+  'latency-per-read-write': bool,
+  'latency-side': str,
+  'latency-direction': str,
+  'latency-distribution': str,
+  'latency-mean': str,
+  'latency-stddev': str,
+  'latency-shape': str,
+  'latency-scale': str,
+  'latency-min': str,
+  'latency-max': str,
+  'latency-sched': str,
+  'with-jitter': bool,
+  'jitter-side': str,
+  'jitter-direction': str,
+  'jitter-amplitude': str,
+  'jitter-frequency': str,
+  'jitter-sched': str,
+  'with-bandwidth': bool,
+  'bandwidth-side': str,
+  'bandwidth-direction': str,
+  'bandwidth-rate': str,
+  'bandwidth-unit': str,
+  'bandwidth-sched': str,
+  'with-packet-loss': bool,
+  'packet-loss-side': str,
+  'packet-loss-direction': str,
+  'packet-loss-rate': str,
+  'packet-loss-correlation': str,
+  'packet-loss-sched': str,
+  'with-blackhole': bool,
+  'blackhole-side': str,
+  'blackhole-direction': str,
+  'blackhole-sched': str,
+} as const
+
+type Values = Record<string, string | boolean | string[] | undefined>
+
+const usage = (m: string) => new SluiceError('ERR_USAGE', m)
+
+function num(
+  v: Values,
+  flag: string,
+  opts: { min?: number; max?: number; positive?: boolean; def?: number } = {},
+): number | undefined {
+  const raw = v[flag]
+  if (raw === undefined) return opts.def
+  const n = Number(raw)
+  const min = opts.min ?? 0
+  if (
+    !Number.isFinite(n) ||
+    n < min ||
+    (opts.positive && n <= 0) ||
+    (opts.max !== undefined && n > opts.max)
+  ) {
+    const range =
+      opts.max !== undefined
+        ? `between ${min} and ${opts.max}`
+        : opts.positive
+          ? 'greater than 0'
+          : `at least ${min}`
+    throw usage(`--${flag} must be a number ${range}, not "${raw}"`)
+  }
+  return n
+}
+
+/** fault's side and direction → sluice's direction. */
+export function directionFor(
+  side: string | undefined,
+  direction: string | undefined,
+  family: string,
+): FaultDirection {
+  const s = side ?? 'server'
+  const d = direction ?? 'ingress'
+  if (s !== 'server' && s !== 'client') throw usage(`--${family}-side must be client or server, not "${s}"`)
+  if (d !== 'ingress' && d !== 'egress' && d !== 'both') {
+    throw usage(`--${family}-direction must be ingress, egress or both, not "${d}"`)
+  }
+  if (d === 'both') return 'both'
+  // Server side: ingress is what comes back from the remote. Client side: ingress is what the client sends.
+  if (s === 'server') return d === 'ingress' ? 'to-client' : 'to-upstream'
+  return d === 'ingress' ? 'to-upstream' : 'to-client'
+}
+
+const ms = (n: number) => `${n}ms`
+
+/** The faults fault's flags describe, as native fault documents. */
+export function faultsFromFlags(v: Values, runDuration: number | null): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = []
+  for (const family of families) {
+    if (!v[`with-${family}`]) continue
+    const sched = v[`${family}-sched`] as string | undefined
+    if (sched !== undefined) {
+      const windows = parseSchedule(sched)
+      const resolved = typeof windows === 'string' ? windows : resolveSchedule(windows, runDuration)
+      if (typeof resolved === 'string') throw usage(`--${family}-sched: ${resolved}`)
+    }
+    const common: Record<string, unknown> = {
+      direction: directionFor(v[`${family}-side`] as string, v[`${family}-direction`] as string, family),
+      ...(sched !== undefined ? { schedule: sched } : {}),
+    }
+    if (family === 'latency') {
+      const distribution = (v['latency-distribution'] as string | undefined) ?? 'normal'
+      const doc: Record<string, unknown> = {
+        type: 'latency',
+        ...common,
+        distribution,
+        mode: v['latency-per-read-write'] ? 'per-chunk' : 'once',
+      }
+      if (distribution === 'normal' || distribution === 'pareto-normal') {
+        const mean = num(v, 'latency-mean', { positive: true })
+        if (mean === undefined)
+          throw usage(`--latency-distribution ${distribution} needs --latency-mean (ms)`)
+        doc.latency = ms(mean)
+        doc.stddev = ms(num(v, 'latency-stddev', { def: 0 })!)
+      }
+      if (distribution === 'uniform') {
+        const min = num(v, 'latency-min')
+        const max = num(v, 'latency-max')
+        if (min === undefined || max === undefined)
+          throw usage('--latency-distribution uniform needs --latency-min and --latency-max (ms)')
+        if (min > max) throw usage(`--latency-min (${min}) must not be greater than --latency-max (${max})`)
+        doc.min = ms(min)
+        doc.max = ms(max)
+      }
+      if (distribution === 'pareto' || distribution === 'pareto-normal') {
+        const shape = num(v, 'latency-shape', { positive: true })
+        const scale = num(v, 'latency-scale', { positive: true })
+        if (shape === undefined || scale === undefined) {
+          throw usage(`--latency-distribution ${distribution} needs --latency-shape and --latency-scale (ms)`)
+        }
+        doc.shape = shape
+        doc.scale = ms(scale)
+      }
+      if (!['normal', 'uniform', 'pareto', 'pareto-normal'].includes(distribution)) {
+        throw usage(
+          `--latency-distribution must be normal, uniform, pareto or pareto-normal, not "${distribution}"`,
+        )
+      }
+      out.push(doc)
+    } else if (family === 'jitter') {
+      out.push({
+        type: 'jitter',
+        ...common,
+        amplitude: ms(num(v, 'jitter-amplitude', { def: 20 })!),
+        frequency: num(v, 'jitter-frequency', { def: 5 }),
+      })
+    } else if (family === 'bandwidth') {
+      const units: Record<string, number> = { bps: 1, kbps: 1e3, mbps: 1e6, gbps: 1e9 }
+      const unitText = ((v['bandwidth-unit'] as string | undefined) ?? 'bps').toLowerCase()
+      const unit = units[unitText]
+      if (unit === undefined)
+        throw usage(`--bandwidth-unit must be bps, kbps, mbps or gbps (bytes per second), not "${unitText}"`)
+      const rate = num(v, 'bandwidth-rate', { positive: true, def: 1000 })!
+      out.push({ type: 'bandwidth', ...common, rate: Math.max(1, Math.round(rate * unit)) })
+    } else if (family === 'packet-loss') {
+      out.push({
+        type: 'packet_loss',
+        ...common,
+        rate: num(v, 'packet-loss-rate', { max: 1, def: 0.05 }),
+        correlation: num(v, 'packet-loss-correlation', { max: 1, def: 0 }),
+      })
+    } else {
+      out.push({ type: 'blackhole', ...common })
+    }
+  }
+  return out
+}
+
+/** The native config for the mappings and faults. */
+export function proxyConfigDoc(
+  mappings: Mapping[],
+  faults: Record<string, unknown>[],
+  tls: { caFile: string | null; insecure: boolean },
+): Record<string, unknown> {
+  return {
+    drain_timeout: '2s',
+    apps: mappings.map((m) => {
+      const address = m.host.includes(':') ? `[${m.host}]:${m.port}` : `${m.host}:${m.port}`
+      const target: Record<string, unknown> = { address }
+      if (tlsProtocols.includes(m.protocol)) {
+        target.tls = {
+          ...(tls.caFile ? { ca_file: tls.caFile } : {}),
+          ...(tls.insecure ? { insecure: true } : {}),
+        }
+      }
+      if (m.protocol === 'psqls') target.starttls = 'postgres'
+      return {
+        name: `proxy-${m.listen.port}`,
+        listen: [m.listen.host === null ? m.listen.port : m.listen.key],
+        targets: [target],
+        // No passive ejection: a fault session should see every failure, not skip the one target.
+        passive: false,
+        faults,
+        // The client side stays clear text: a client asking for SSL is told no, sluice does the TLS.
+        ...(m.protocol === 'psqls' ? { postgres_client_ssl: 'refuse' } : {}),
+      }
+    }),
+  }
+}
+
+export async function proxy(argv: string[]): Promise<number | null> {
+  const { values } = parse('proxy', argv, options)
+  if (values.help) {
+    process.stdout.write(proxyHelp)
+    return 0
+  }
+  const texts = (values.proxy as string[] | undefined) ?? []
+  if (texts.length === 0) throw usage(`sluice proxy needs at least one --proxy MAPPING (${mappingGrammar})`)
+  const mappings: Mapping[] = []
+  for (const text of texts) {
+    const m = parseMapping(text)
+    if (typeof m === 'string') throw usage(m)
+    mappings.push(m)
+  }
+  let runDuration: number | null = null
+  if (values.duration !== undefined) {
+    const d = parseDuration(/^\d+(\.\d+)?$/.test(values.duration) ? `${values.duration}s` : values.duration)
+    if (typeof d === 'string' || d <= 0)
+      throw usage(`--duration must be a duration such as 30s or 5m, not "${values.duration}"`)
+    runDuration = d
+  }
+  const caFile = values['upstream-ca'] ? resolve(values['upstream-ca']) : null
+  if (caFile) {
+    try {
+      readFileSync(caFile)
+    } catch (err) {
+      throw usage(
+        `--upstream-ca: cannot read ${caFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      )
+    }
+  }
+  const faults = faultsFromFlags(values as Values, runDuration)
+  const doc = proxyConfigDoc(mappings, faults, { caFile, insecure: Boolean(values['upstream-insecure']) })
+  let running: Awaited<ReturnType<typeof startEngine>>
+  try {
+    const config = normalizeConfigObject(doc, '<command line>', runDuration)
+    const over = overrides({
+      admin: values.admin,
+      logLevel: values['log-level'],
+      logFormat: values['log-format'],
+    })
+    running = await startEngine({ config }, { file: null, overrides: over })
+  } catch (err) {
+    printError(err)
+    return exitCode(err)
+  }
+  const { controller, admin, log } = running
+  for (const m of mappings) {
+    log.info(
+      {
+        listen: m.listen.key,
+        remote: `${m.protocol}://${m.host}:${m.port}`,
+        faults: faults.map((f) => f.type),
+      },
+      `proxy ${m.listen.key} → ${m.protocol}://${m.host}:${m.port}`,
+    )
+  }
+  const stop = handleSignals(controller, {
+    beforeExit: async () => {
+      await admin.close()
+      flushLogger(log)
+    },
+    exit: (code) => {
+      flushLogger(log)
+      process.exit(code)
+    },
+  })
+  if (runDuration !== null) {
+    setTimeout(async () => {
+      log.info({ durationMs: runDuration }, '--duration reached: stopping')
+      stop()
+      await controller.shutdown()
+      await admin.close()
+      flushLogger(log)
+      process.exit(0)
+    }, runDuration)
+  }
+  return null
+}
