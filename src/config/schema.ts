@@ -2,6 +2,7 @@
 // validation with field paths, defaults, and the JSON Schema printed by `sluice schema`.
 import { toJsonSchema } from '@valibot/to-json-schema'
 import * as v from 'valibot'
+import { faultJsonSchemas } from '../faults/model.ts'
 import { parseListen, parseTarget } from './address.ts'
 import { parseDuration } from './units.ts'
 
@@ -300,7 +301,21 @@ export function jsonSchema(): object {
     description: 'The apps',
     items: toJsonSchema(tcpAppSchema, { errorMode: 'ignore' }),
   }
-  delete (props.apps.items as Record<string, unknown>).$schema
+  const app = props.apps.items as Record<string, any>
+  delete app.$schema
+  // Faults, one schema per type, for apps and for object targets.
+  const fault = {
+    description: 'A fault (see the README: Faults)',
+    anyOf: Object.values(faultJsonSchemas()).map((schema) => {
+      const j = toJsonSchema(schema, { errorMode: 'ignore' }) as Record<string, unknown>
+      delete j.$schema
+      return j
+    }),
+  }
+  const faults = (description: string) => ({ type: 'array', description, items: fault })
+  app.properties.faults = faults("Faults on the app's connections")
+  const targetObject = app.properties.targets.items.anyOf.find((x: { type?: string }) => x.type === 'object')
+  if (targetObject) targetObject.properties.faults = faults('Faults on connections to this target only')
   root.title = 'sluice configuration'
   return root
 }

@@ -99,6 +99,11 @@ test('schema prints a JSON Schema with every app field described', async () => {
   ])
     assert.ok(app[field], field)
   assert.match(app.connect_timeout!.description ?? '', /one connect attempt/)
+  const faults = (
+    app.faults as unknown as { items: { anyOf: { properties: { type: { const: string } } }[] } }
+  ).items.anyOf
+  assert.equal(faults.length, 13)
+  assert.ok(faults.some((f) => f.properties.type.const === 'packet_loss'))
 })
 
 test('test ping, balancer and simulate check a proxy from outside', async () => {
