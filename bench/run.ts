@@ -12,6 +12,7 @@ import { cpus, release } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { sinkServer } from '../src/testkit/fixtures.ts'
 import { freePort } from '../src/testkit/ports.ts'
+import { bandwidthAccuracy, latencyAccuracy, type Received, sink as timingSink } from './faults.ts'
 
 const root = resolve(import.meta.dirname, '..')
 const work = join(root, 'bench', '.work')
@@ -320,15 +321,36 @@ stream {
 ${['http', 'bulk', 'idle'].map((_, i) => `  server { listen 127.0.0.1:${ports.nginx[i]}; proxy_pass ${backends[i]}; }\n`).join('')}}
 `,
   )
-  writeFileSync(
-    join(work, 'sluice.yaml'),
-    `admin: false
-log: {level: warn}
-apps:
-${['http', 'bulk', 'idle']
-  .map((n, i) => `  - {name: ${n}, listen: ["127.0.0.1:${ports.sluice[i]}"], targets: ["${backends[i]}"]}\n`)
-  .join('')}`,
+  // Fault benchmarks: sinks that timestamp what arrives, and apps with one fault each.
+  const arrivals = new Map<number, number>()
+  const latSink = await timingSink((d, at) => {
+    for (let off = 0; off + 16 <= d.length; off += 16) arrivals.set(d.readUInt32BE(off), at)
+  })
+  const bw: Received = { n: 0, first: 0, firstSize: 0, last: 0 }
+  const bwSink = await timingSink((d, at) => {
+    if (bw.n === 0) {
+      bw.first = at
+      bw.firstSize = d.length
+    }
+    bw.n += d.length
+    bw.last = at
+  })
+  const faultPorts = {
+    lat1: await freePort(),
+    lat0: await freePort(),
+    lat100: await freePort(),
+    bw: await freePort(),
+  }
+  const apps = ['http', 'bulk', 'idle'].map(
+    (n, i) => `  - {name: ${n}, listen: ["127.0.0.1:${ports.sluice[i]}"], targets: ["${backends[i]}"]}`,
   )
+  apps.push(
+    `  - {name: lat1, listen: ["127.0.0.1:${faultPorts.lat1}"], targets: ["127.0.0.1:${origin}"], faults: [{type: latency, latency: 1ms, direction: to-client}]}`,
+    `  - {name: lat0, listen: ["127.0.0.1:${faultPorts.lat0}"], targets: ["127.0.0.1:${latSink.port}"]}`,
+    `  - {name: lat100, listen: ["127.0.0.1:${faultPorts.lat100}"], targets: ["127.0.0.1:${latSink.port}"], faults: [{type: latency, latency: 100ms, direction: to-upstream}]}`,
+    `  - {name: bw, listen: ["127.0.0.1:${faultPorts.bw}"], targets: ["127.0.0.1:${bwSink.port}"], faults: [{type: bandwidth, rate: 1MB, direction: to-upstream}]}`,
+  )
+  writeFileSync(join(work, 'sluice.yaml'), `admin: false\nlog: {level: warn}\napps:\n${apps.join('\n')}\n`)
 
   start('origin nginx', 'nginx', ['-p', work, '-e', 'stderr', '-c', join(work, 'origin.conf')])
   start('iperf3 server', 'iperf3', ['-s', '-p', String(iperfPort)])
@@ -402,18 +424,69 @@ ${['http', 'bulk', 'idle']
     }
   }
   const med = (name: string, k: keyof Result) => median(results.get(name)!.map((x) => x[k]))
+
+  // Faults: CPU per request with one latency fault, against fault-free sluice, interleaved.
+  console.log('faults: CPU per request with one latency fault')
+  const plainCpu: number[] = []
+  const faultCpu: number[] = []
+  for (let r = 0; r < rounds; r++) {
+    for (const [port, into] of [
+      [ports.sluice[0]!, plainCpu],
+      [faultPorts.lat1, faultCpu],
+    ] as const) {
+      const c0 = cpuSeconds(slc.pid!)
+      const w = await wrk(port, keepAliveClients, false)
+      into.push(((cpuSeconds(slc.pid!) - c0) / w.requests) * 1e6)
+    }
+  }
+  // Accuracy under load: wrk keeps sluice busy on a fault-free app meanwhile.
+  console.log('faults: latency and bandwidth accuracy under load')
+  const load = spawn(
+    'wrk',
+    ['-t1', `-c${keepAliveClients}`, '-d30s', '-H', `X-Pad: ${pad}`, `http://127.0.0.1:${ports.sluice[0]}/`],
+    {
+      stdio: 'ignore',
+    },
+  )
+  await new Promise((r) => setTimeout(r, 500))
+  // The same path with no fault first: what transit alone costs under this load.
+  const transit = await latencyAccuracy(faultPorts.lat0, 0, arrivals)
+  arrivals.clear()
+  const lat = await latencyAccuracy(faultPorts.lat100, 100, arrivals)
+  const rate = await bandwidthAccuracy(faultPorts.bw, 5_000_000, bw)
+  load.kill()
+  const faults = { cpuPlain: median(plainCpu), cpuFault: median(faultCpu), transit, lat, rate }
+  console.log(JSON.stringify(faults))
   report(
     targets.map((t) => t.name),
     med,
+    faults,
   )
   await sink.close()
+  latSink.server.close()
+  bwSink.server.close()
   stopAll()
 }
 
 // ---------------------------------------------------------------------------------------------
 // Report
 
-function report(names: string[], med: (name: string, k: keyof Result) => number): void {
+interface Timing {
+  p50: number
+  p99: number
+  max: number
+  records: number
+}
+
+interface FaultResults {
+  cpuPlain: number
+  cpuFault: number
+  lat: Timing
+  transit: Timing
+  rate: number
+}
+
+function report(names: string[], med: (name: string, k: keyof Result) => number, f: FaultResults): void {
   const rows: [string, keyof Result, string, 'higher' | 'lower', boolean][] = [
     ['keep-alive req/s', 'kaRps', '%.0f', 'higher', true],
     ['keep-alive p50 latency (ms)', 'kaP50', '%.3f', 'lower', true],
@@ -496,6 +569,19 @@ ${table}
 | goal | measured | target | |
 |---|---:|---:|---|
 ${goalLines.join('\n')}
+
+## Faults (issue 3), same run
+
+| measure | result | goal | |
+|---|---:|---:|---|
+| latency fault 100 ms: error p50 over ${f.lat.records} records, under load | ${f.lat.p50.toFixed(2)} ms | | |
+| latency fault 100 ms: error p99 | ${f.lat.p99.toFixed(2)} ms | ≤ 2 ms | ${f.lat.p99 <= 2 ? 'met' : '**not met**'} |
+| latency fault 100 ms: worst error | ${f.lat.max.toFixed(2)} ms | | |
+| same path, no fault: transit p50 / p99 / worst | ${f.transit.p50.toFixed(2)} / ${f.transit.p99.toFixed(2)} / ${f.transit.max.toFixed(2)} ms | | |
+| bandwidth fault 1 MB/s: achieved, under load | ${(f.rate / 1e6).toFixed(4)} MB/s (${(((f.rate - 1e6) / 1e6) * 100).toFixed(2)} %) | within 2 % | ${Math.abs(f.rate - 1e6) <= 2e4 ? 'met' : '**not met**'} |
+| CPU per request, keep-alive, one latency fault (1 ms, to-client) | ${f.cpuFault.toFixed(2)} µs | | |
+| CPU per request, keep-alive, no fault (same run) | ${f.cpuPlain.toFixed(2)} µs | | |
+| ratio | ${(f.cpuFault / f.cpuPlain).toFixed(2)}× | ≤ 1.3× | ${f.cpuFault / f.cpuPlain <= 1.3 ? 'met' : '**not met**'} |
 
 See NOTES.md in this folder for the profile and what limits each goal not met.
 `
