@@ -6,13 +6,12 @@ import { resolve } from 'node:path'
 import { type Mapping, mappingGrammar, parseMapping, tlsProtocols } from '../config/mapping.ts'
 import { normalizeConfigObject } from '../config/normalize.ts'
 import { parseDuration } from '../config/units.ts'
-import { handleSignals } from '../engine/lifecycle.ts'
 import { SluiceError } from '../errors.ts'
 import type { FaultDirection } from '../faults/model.ts'
 import { parseSchedule, resolveSchedule } from '../faults/schedule.ts'
 import { flushLogger } from '../observe/logger.ts'
 import { exitCode, parse, printError } from './args.ts'
-import { overrides, startEngine } from './run.ts'
+import { handleRunningSignals, overrides, startEngine } from './run.ts'
 
 export const proxyHelp = `Usage: sluice proxy --proxy MAPPING [--proxy MAPPING ...] [fault flags] [options]
 
@@ -318,16 +317,7 @@ export async function proxy(argv: string[]): Promise<number | null> {
       `proxy ${m.listen.key} → ${m.protocol}://${m.host}:${m.port}`,
     )
   }
-  const stop = handleSignals(controller, {
-    beforeExit: async () => {
-      await admin.close()
-      flushLogger(log)
-    },
-    exit: (code) => {
-      flushLogger(log)
-      process.exit(code)
-    },
-  })
+  const stop = handleRunningSignals(running)
   if (runDuration !== null) {
     setTimeout(async () => {
       log.info({ durationMs: runDuration }, '--duration reached: stopping')

@@ -71,6 +71,20 @@ export interface Running {
   stop(): Promise<void>
 }
 
+/** Signals end the engine the same way for every command: drain, close the admin API, flush logs. */
+export function handleRunningSignals({ controller, admin, log }: Running): () => void {
+  return handleSignals(controller, {
+    beforeExit: async () => {
+      await admin.close()
+      flushLogger(log)
+    },
+    exit: (code) => {
+      flushLogger(log)
+      process.exit(code)
+    },
+  })
+}
+
 /** Build and start the engine for `config`; on failure nothing stays bound. */
 export async function startEngine(
   initial: { config: Config; text?: string },
@@ -126,17 +140,7 @@ export async function run(argv: string[]): Promise<number | null> {
     printError(err)
     return exitCode(err)
   }
-  const { controller, admin, log } = running
-  if (!values['no-watch']) controller.watch()
-  handleSignals(controller, {
-    beforeExit: async () => {
-      await admin.close()
-      flushLogger(log)
-    },
-    exit: (code) => {
-      flushLogger(log)
-      process.exit(code)
-    },
-  })
+  if (!values['no-watch']) running.controller.watch()
+  handleRunningSignals(running)
   return null
 }

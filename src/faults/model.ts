@@ -2,7 +2,7 @@
 // the native admin API, the Toxiproxy API and the mapping CLI all end in these specs.
 import * as v from 'valibot'
 import { parseDuration, parseSize } from '../config/units.ts'
-import type { Distribution } from './random.ts'
+import type { DelayParams } from './random.ts'
 import { parseSchedule } from './schedule.ts'
 
 export const faultTypes = [
@@ -38,19 +38,12 @@ interface Common {
   schedule: string | null
 }
 
-export type LatencyFault = Common & {
-  type: 'latency'
-  distribution: Distribution
-  latency: number
-  jitter: number
-  stddev: number
-  min: number
-  max: number
-  shape: number
-  scale: number
-  /** per-chunk: every chunk delayed, pipelined; once: only the first bytes of each direction. */
-  mode: 'per-chunk' | 'once'
-}
+export type LatencyFault = Common &
+  DelayParams & {
+    type: 'latency'
+    /** per-chunk: every chunk delayed, pipelined; once: only the first bytes of each direction. */
+    mode: 'per-chunk' | 'once'
+  }
 export type JitterFault = Common & { type: 'jitter'; amplitude: number; frequency: number }
 export type BandwidthFault = Common & { type: 'bandwidth'; rate: number }
 export type SlicerFault = Common & {
