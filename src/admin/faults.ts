@@ -5,8 +5,20 @@ import type { Overlay } from '../config/overlay.ts'
 import type { AppSpec, Config } from '../config/types.ts'
 import type { Controller } from '../engine/control.ts'
 import { type ConfigIssue, SluiceError } from '../errors.ts'
-import { type FaultSpec, faultDocument } from '../faults/model.ts'
+import { type FaultSpec, faultDocument, httpFaultTypes } from '../faults/model.ts'
 import { json, noContent, type Router } from './http.ts'
+
+/** A fault that cannot act on this kind of app is refused (http apps take latency and http_error). */
+function checkKind(app: AppSpec, fault: FaultSpec): void {
+  const ok = app.kind === 'http' ? httpFaultTypes.includes(fault.type) : fault.type !== 'http_error'
+  if (!ok)
+    throw new SluiceError(
+      'ERR_FAULT_INVALID',
+      app.kind === 'http'
+        ? `fault.type: ${fault.type} acts on tcp apps; http apps take ${httpFaultTypes.join(', ')}`
+        : 'fault.type: http_error acts on http apps (kind: http) only',
+    )
+}
 
 /** The app named `name` in the config in force, or ERR_NOT_FOUND. */
 export function findApp(config: Config, name: string, what = 'app'): AppSpec {
@@ -64,6 +76,7 @@ export function registerFaultRoutes(router: Router, c: Controller): void {
     const { value } = await c.change((overlay, config) => {
       const app = findApp(config, params.app!)
       const fault = parseFaultOrThrow(doc, config.runDuration)
+      checkKind(app, fault)
       if (app.faults.some((f) => f.name === fault.name)) {
         throw new SluiceError('ERR_CONFLICT', `app "${app.name}" already has a fault named "${fault.name}"`)
       }
@@ -85,6 +98,7 @@ export function registerFaultRoutes(router: Router, c: Controller): void {
         throw new SluiceError('ERR_NOT_FOUND', `app "${app.name}" has no fault named "${params.name}"`)
       const merged = { ...faultDocument(app.faults[i]!), ...(patch as object), name: params.name }
       const fault = parseFaultOrThrow(merged, config.runDuration)
+      checkKind(app, fault)
       const faults = [...app.faults]
       faults[i] = fault
       setFaults(overlay, app, faults)

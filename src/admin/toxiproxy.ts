@@ -3,12 +3,20 @@
 // unchanged. Proxies are apps of the engine; toxics are faults. Config apps show up as proxies too,
 // and take toxics; their listen and upstream belong to the config file.
 import { joinHostPort, type ListenAddress, parseListen, parseTarget } from '../config/address.ts'
-import type { AppSpec, Config } from '../config/types.ts'
+import type { AppSpec, Config, TcpAppSpec } from '../config/types.ts'
 import type { Controller } from '../engine/control.ts'
 import { ConfigError, SluiceError } from '../errors.ts'
 import type { FaultDirection, FaultSpec } from '../faults/model.ts'
 import { ephemeralPort } from '../net/listen.ts'
 import { findApp, setFaults } from './faults.ts'
+
+/** Toxiproxy sees tcp apps only: an http app is not a proxy. */
+function findProxy(config: Config, name: string, what: string): TcpAppSpec {
+  const app = findApp(config, name, what)
+  if (app.kind !== 'tcp') throw new SluiceError('ERR_NOT_FOUND', `${what} not found`)
+  return app
+}
+
 import { json, noContent, type Router } from './http.ts'
 
 /** The Toxiproxy API version this API follows (build metadata says it is sluice). */
@@ -207,7 +215,7 @@ function listenOf(c: Controller, app: AppSpec): string {
   return joinHostPort(addr.host ?? '::', port)
 }
 
-function proxyOf(c: Controller, app: AppSpec) {
+function proxyOf(c: Controller, app: TcpAppSpec) {
   return {
     name: app.name,
     listen: listenOf(c, app),
@@ -313,7 +321,7 @@ export function registerToxiproxyRoutes(router: Router, c: Controller): void {
     '/proxies',
     ({ res }) => {
       const out: Record<string, unknown> = {}
-      for (const app of config().apps) out[app.name] = proxyOf(c, app)
+      for (const app of config().apps) if (app.kind === 'tcp') out[app.name] = proxyOf(c, app)
       json(res, 200, out)
     },
     t,
@@ -339,7 +347,7 @@ export function registerToxiproxyRoutes(router: Router, c: Controller): void {
           overlay.apps.set(name, apiApp(name, listen, upstream, enabled, []))
         }),
       )
-      json(res, 201, proxyOf(c, findApp(config(), name, 'proxy')))
+      json(res, 201, proxyOf(c, findProxy(config(), name, 'proxy')))
     },
     t,
   )
@@ -362,7 +370,7 @@ export function registerToxiproxyRoutes(router: Router, c: Controller): void {
         const upstream = entry.upstream as string
         const enabled = entry.enabled === undefined ? true : entry.enabled === true
         try {
-          const existing = config().apps.find((a) => a.name === name)
+          const existing = config().apps.find((a) => a.name === name) as TcpAppSpec | undefined
           if (existing && existing.origin === 'config') throw configOwned(existing)
           const requested = typeof entry.listen === 'string' ? parseListen(entry.listen, true) : null
           const same =
@@ -379,7 +387,7 @@ export function registerToxiproxyRoutes(router: Router, c: Controller): void {
               }),
             )
           }
-          done.push(proxyOf(c, findApp(config(), name, 'proxy')))
+          done.push(proxyOf(c, findProxy(config(), name, 'proxy')))
         } catch (err) {
           const status =
             (err as SluiceError).code === 'ERR_BAD_REQUEST'
@@ -414,20 +422,20 @@ export function registerToxiproxyRoutes(router: Router, c: Controller): void {
   router.add(
     'GET',
     '/proxies/:proxy',
-    ({ res, params }) => json(res, 200, proxyOf(c, findApp(config(), params.proxy!, 'proxy'))),
+    ({ res, params }) => json(res, 200, proxyOf(c, findProxy(config(), params.proxy!, 'proxy'))),
     t,
   )
 
   const updateProxy = async ({ res, params, json: body }: Parameters<Parameters<Router['add']>[2]>[0]) => {
     const b = requireObject((await body()) ?? {})
-    const app = findApp(config(), params.proxy!, 'proxy')
+    const app = findProxy(config(), params.proxy!, 'proxy')
     const wantsListen = typeof b.listen === 'string' && b.listen !== listenOf(c, app)
     const wantsUpstream = typeof b.upstream === 'string' && b.upstream !== app.targets[0]?.key
     if (app.origin === 'config' && (wantsListen || wantsUpstream)) throw configOwned(app)
     const listen = wantsListen ? await listenFor(b.listen) : null
     await binding(
       c.change((overlay, current) => {
-        const a = findApp(current, app.name, 'proxy')
+        const a = findProxy(current, app.name, 'proxy')
         const enabled = typeof b.enabled === 'boolean' ? b.enabled : a.enabled
         if (a.origin === 'config') {
           if (enabled) overlay.disabled.delete(a.name)
@@ -444,7 +452,7 @@ export function registerToxiproxyRoutes(router: Router, c: Controller): void {
         overlay.apps.set(a.name, spec)
       }),
     )
-    json(res, 200, proxyOf(c, findApp(config(), app.name, 'proxy')))
+    json(res, 200, proxyOf(c, findProxy(config(), app.name, 'proxy')))
   }
   router.add('PATCH', '/proxies/:proxy', updateProxy, t)
   router.add('POST', '/proxies/:proxy', updateProxy, t)
@@ -453,7 +461,7 @@ export function registerToxiproxyRoutes(router: Router, c: Controller): void {
     'DELETE',
     '/proxies/:proxy',
     async ({ res, params }) => {
-      const app = findApp(config(), params.proxy!, 'proxy')
+      const app = findProxy(config(), params.proxy!, 'proxy')
       if (app.origin === 'config') {
         throw new SluiceError(
           'ERR_CONFLICT',
@@ -473,7 +481,7 @@ export function registerToxiproxyRoutes(router: Router, c: Controller): void {
     'GET',
     '/proxies/:proxy/toxics',
     ({ res, params }) => {
-      const app = findApp(config(), params.proxy!, 'proxy')
+      const app = findProxy(config(), params.proxy!, 'proxy')
       json(
         res,
         200,
@@ -488,7 +496,7 @@ export function registerToxiproxyRoutes(router: Router, c: Controller): void {
     '/proxies/:proxy/toxics',
     async ({ res, params, json: body }) => {
       const b = requireObject(await body())
-      findApp(config(), params.proxy!, 'proxy')
+      findProxy(config(), params.proxy!, 'proxy')
       const stream = b.stream === undefined ? 'downstream' : String(b.stream)
       const direction = directionOf(stream)
       if (!direction) throw bad('stream was invalid, can be either upstream or downstream')
@@ -503,7 +511,7 @@ export function registerToxiproxyRoutes(router: Router, c: Controller): void {
         throw bad('bad request body: attributes must be an object')
       const fault = faultOf(name, type, direction, toxicity, attrs)
       const { value } = await c.change((overlay, current) => {
-        const app = findApp(current, params.proxy!, 'proxy')
+        const app = findProxy(current, params.proxy!, 'proxy')
         if (app.faults.some((f) => f.name === name))
           throw new SluiceError('ERR_CONFLICT', 'toxic already exists')
         setFaults(overlay, app, [...app.faults, fault])
@@ -519,7 +527,7 @@ export function registerToxiproxyRoutes(router: Router, c: Controller): void {
     'GET',
     '/proxies/:proxy/toxics/:toxic',
     ({ res, params }) => {
-      const app = findApp(config(), params.proxy!, 'proxy')
+      const app = findProxy(config(), params.proxy!, 'proxy')
       const f = app.faults.find((x) => x.name === params.toxic)
       if (!f) throw new SluiceError('ERR_NOT_FOUND', 'toxic not found')
       json(res, 200, toxicOf(app.name, f))
@@ -530,7 +538,7 @@ export function registerToxiproxyRoutes(router: Router, c: Controller): void {
   const updateToxic = async ({ res, params, json: body }: Parameters<Parameters<Router['add']>[2]>[0]) => {
     const b = requireObject((await body()) ?? {})
     const { value } = await c.change((overlay, current) => {
-      const app = findApp(current, params.proxy!, 'proxy')
+      const app = findProxy(current, params.proxy!, 'proxy')
       const i = app.faults.findIndex((x) => x.name === params.toxic)
       if (i < 0) throw new SluiceError('ERR_NOT_FOUND', 'toxic not found')
       const old = app.faults[i]!
@@ -556,7 +564,7 @@ export function registerToxiproxyRoutes(router: Router, c: Controller): void {
     '/proxies/:proxy/toxics/:toxic',
     async ({ res, params }) => {
       await c.change((overlay, current) => {
-        const app = findApp(current, params.proxy!, 'proxy')
+        const app = findProxy(current, params.proxy!, 'proxy')
         if (!app.faults.some((f) => f.name === params.toxic))
           throw new SluiceError('ERR_NOT_FOUND', 'toxic not found')
         setFaults(

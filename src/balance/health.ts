@@ -163,7 +163,7 @@ export class HealthMonitor {
   sync(apps: AppSpec[]): void {
     const wanted = new Set<string>()
     for (const app of apps) {
-      if (!app.health) continue
+      if (app.kind !== 'tcp' || !app.health) continue
       wanted.add(app.name)
       const old = this.#checks.get(app.name) ?? new Map<string, TargetCheck>()
       const next = new Map<string, TargetCheck>()

@@ -1,5 +1,5 @@
 // The `sluice` command: dispatch to a subcommand. Exit codes: 0 ok, 1 failure, 2 usage error.
-import { jsonSchema } from '../config/schema.ts'
+import { jsonSchema } from '../config/jsonschema.ts'
 import { SluiceError } from '../errors.ts'
 import { version } from '../version.ts'
 import { exitCode, print, printError } from './args.ts'

@@ -1,9 +1,10 @@
 // `sluice run`: load the config, start the engine, the admin API and the file watcher, then serve
 // until a signal. Also the wiring the demo reuses.
 import { AdminServer } from '../admin/server.ts'
+import { type ListenAddress, parseListen } from '../config/address.ts'
 import { loadConfigFile } from '../config/load.ts'
 import { parseAdmin } from '../config/normalize.ts'
-import type { Config, LogFormat, LogLevel } from '../config/types.ts'
+import type { AppSpec, Config, LogFormat, LogLevel } from '../config/types.ts'
 import { Controller } from '../engine/control.ts'
 import { handleSignals } from '../engine/lifecycle.ts'
 import { type ConfigIssue, SluiceError } from '../errors.ts'
@@ -11,13 +12,15 @@ import { createLogger, flushLogger, type Logger } from '../observe/logger.ts'
 import { createMetrics } from '../observe/metrics.ts'
 import { exitCode, parse, printError } from './args.ts'
 
-export const runHelp = `Usage: sluice run [-c FILE] [--admin HOST:PORT|off] [--no-watch] [--log-level LEVEL] [--log-format FORMAT]
+export const runHelp = `Usage: sluice run [-c FILE] [--listen ADDR] [--admin HOST:PORT|off] [--no-watch] [--log-level LEVEL] [--log-format FORMAT]
 
-Run the proxy with a config file in sluice's format (YAML, JSON or TOML), Fly.io JSON or
-tcpproxy YAML (recognised without a flag). The file is watched and reloaded on change; SIGHUP
+Run the proxy with a config file in sluice's format (YAML, JSON or TOML), Fly.io JSON,
+tcpproxy YAML or the sidecar dispatcher's YAML (recognised without a flag). The file is watched and reloaded on change; SIGHUP
 reloads too. SIGINT/SIGTERM drain connections and exit; a second signal exits at once (130).
 
-  -c, --config FILE     config file (default: $SLUICE_CONFIG, else ./sluice.yaml)
+  -c, --config FILE     config file (default: $SLUICE_CONFIG, else $SIDECAR_CONFIG, else ./sluice.yaml)
+      --listen ADDR     listen address of the config's one app ("5000", "127.0.0.1:5000"); for the
+                        sidecar's YAML it wins over $SIDECAR_PORT (default 5000)
       --admin ADDR      admin API address (default 127.0.0.1:8474; "off" to disable; port 0 picks one)
       --no-watch        do not watch the file; reload only on SIGHUP or POST /reload
       --log-level L     trace, debug, info, warn, error, fatal, silent (default: config, else info)
@@ -29,6 +32,8 @@ const logFormats = ['auto', 'json', 'pretty']
 
 export interface Overrides {
   admin?: string
+  /** Listen address for a config with one app (the sidecar's YAML has none of its own). */
+  listen?: string
   logLevel?: string
   logFormat?: string
 }
@@ -54,14 +59,30 @@ export function overrides(o: Overrides): (c: Config) => Config {
       if (issues.length) throw new SluiceError('ERR_USAGE', `--admin: ${issues[0]!.message}`)
     }
   }
+  let listen: ListenAddress | undefined
+  if (o.listen !== undefined) {
+    const l = parseListen(o.listen)
+    if (typeof l === 'string') throw new SluiceError('ERR_USAGE', `--listen: ${l}`)
+    listen = l
+  }
   return (c) => ({
     ...c,
     ...(admin !== undefined ? { admin } : {}),
+    ...(listen !== undefined ? { apps: withListen(c.apps, listen) } : {}),
     log: {
       level: (level as LogLevel | undefined) ?? c.log.level,
       format: (o.logFormat as LogFormat | undefined) ?? c.log.format,
     },
   })
+}
+
+function withListen(apps: AppSpec[], listen: ListenAddress): AppSpec[] {
+  if (apps.length !== 1)
+    throw new SluiceError(
+      'ERR_USAGE',
+      `--listen needs a config with exactly one app; this one has ${apps.length}`,
+    )
+  return [{ ...apps[0]!, listen: [listen] }]
 }
 
 export interface Running {
@@ -119,6 +140,7 @@ export async function run(argv: string[]): Promise<number | null> {
     config: { type: 'string', short: 'c' },
     admin: { type: 'string' },
     'no-watch': { type: 'boolean' },
+    listen: { type: 'string' },
     'log-level': { type: 'string' },
     'log-format': { type: 'string' },
   })
@@ -126,11 +148,12 @@ export async function run(argv: string[]): Promise<number | null> {
     process.stdout.write(runHelp)
     return 0
   }
-  const file = values.config || process.env.SLUICE_CONFIG || 'sluice.yaml'
+  const file = values.config || process.env.SLUICE_CONFIG || process.env.SIDECAR_CONFIG || 'sluice.yaml'
   let running: Running
   try {
     const over = overrides({
       admin: values.admin,
+      listen: values.listen,
       logLevel: values['log-level'],
       logFormat: values['log-format'],
     })

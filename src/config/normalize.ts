@@ -1,14 +1,15 @@
 // From a parsed document in sluice's own shape to a typed Config: validate, apply defaults,
 // parse addresses, then check what spans fields (unique names, overlapping ports, admin token).
 import { isIP } from 'node:net'
-import { dirname, resolve } from 'node:path'
 import * as v from 'valibot'
 import { ConfigError, type ConfigIssue } from '../errors.ts'
-import { checkFaultNames, type FaultSpec, parseFault } from '../faults/model.ts'
-import { parseSchedule, resolveSchedule } from '../faults/schedule.ts'
 import { joinHostPort, type ListenAddress, listenOverlaps, parseListen, parseTarget } from './address.ts'
+import { parseFaults, tlsSpec } from './faultlist.ts'
+import { httpApp } from './http.ts'
 import { nativeSchema, type TcpAppOutput, type TuningOutput, tcpAppSchema } from './schema.ts'
-import type { AdminSpec, AppSpec, Config, FormatName, TargetSpec, TcpAppSpec, TlsSpec } from './types.ts'
+import type { AdminSpec, AppSpec, Config, FormatName, TargetSpec, TcpAppSpec } from './types.ts'
+
+export { parseFaults } from './faultlist.ts'
 
 export const defaultAdmin = '127.0.0.1:8474'
 
@@ -69,8 +70,16 @@ export function fromNative(
       return
     }
     const kind = (raw as { kind?: unknown }).kind ?? 'tcp'
+    if (kind === 'http') {
+      const app = httpApp(raw, at, issues, { file: source.file, runDuration })
+      if (app) apps.push(app)
+      return
+    }
     if (kind !== 'tcp') {
-      issues.push({ path: `${at}.kind`, message: `unknown kind ${JSON.stringify(kind)}; known kinds: tcp` })
+      issues.push({
+        path: `${at}.kind`,
+        message: `unknown kind ${JSON.stringify(kind)}; known kinds: tcp, http`,
+      })
       return
     }
     const parsed = v.safeParse(tcpAppSchema, raw, { abortEarly: false })
@@ -100,42 +109,6 @@ export function fromNative(
   }
   if (issues.length === 0) issues.push(...crossCheck(config))
   return issues.length ? { config: null, issues } : { config, issues }
-}
-
-/** Validate a list of faults (native format) at `path`; schedules in percent need a run duration. */
-export function parseFaults(
-  list: readonly unknown[] | undefined,
-  path: string,
-  issues: ConfigIssue[],
-  runDuration: number | null,
-  itemPath: (i: number) => string = (i) => `${path}[${i}]`,
-): FaultSpec[] {
-  const out: FaultSpec[] = []
-  ;(list ?? []).forEach((raw, i) => {
-    const at = itemPath(i)
-    const r = parseFault(raw, at)
-    issues.push(...r.issues)
-    if (!r.fault) return
-    if (r.fault.schedule !== null) {
-      const windows = parseSchedule(r.fault.schedule)
-      const resolved = typeof windows === 'string' ? windows : resolveSchedule(windows, runDuration)
-      if (typeof resolved === 'string') {
-        issues.push({ path: `${at}.schedule`, message: resolved })
-        return
-      }
-    }
-    out.push(r.fault)
-  })
-  issues.push(...checkFaultNames(out, path))
-  return out
-}
-
-function tlsSpec(raw: unknown, file: string | null): TlsSpec | null {
-  if (raw === undefined) return null
-  if (raw === true) return { servername: null, caFile: null, insecure: false }
-  const o = raw as { servername?: string; ca_file?: string; insecure?: boolean }
-  const caFile = o.ca_file ? (file ? resolve(dirname(file), o.ca_file) : resolve(o.ca_file)) : null
-  return { servername: o.servername ?? null, caFile, insecure: o.insecure ?? false }
 }
 
 function tcpApp(
@@ -191,6 +164,13 @@ function tcpApp(
     issues.push({ path: `${at}.health.timeout`, message: 'must not be longer than health.interval' })
   }
   const faults = parseFaults(raw.faults, `${at}.faults`, issues, ctx.runDuration)
+  faults.forEach((f, i) => {
+    if (f.type === 'http_error')
+      issues.push({
+        path: `${at}.faults[${i}].type`,
+        message: 'http_error acts on http apps (kind: http) only',
+      })
+  })
   if (issues.length > before) return null
   const keepalive = pick('keepalive') ?? appDefaults.keepalive
   return {

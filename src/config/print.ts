@@ -1,7 +1,7 @@
 // A Config written back in sluice's own format with every default made explicit: what
 // `sluice check` prints, and a way to convert Fly / tcpproxy files to sluice's format.
 import { faultDocument } from '../faults/model.ts'
-import type { AppSpec, Config, TargetSpec } from './types.ts'
+import type { AppSpec, Config, HeaderEdit, HttpAppSpec, TargetSpec } from './types.ts'
 import { formatDuration as d } from './units.ts'
 
 function target(t: TargetSpec): string | Record<string, unknown> {
@@ -19,7 +19,64 @@ function target(t: TargetSpec): string | Record<string, unknown> {
   return out
 }
 
+function edits(list: HeaderEdit[]): Record<string, unknown> | undefined {
+  if (!list.length) return undefined
+  const out: { set?: Record<string, string>; add?: Record<string, string>; remove?: string[] } = {}
+  for (const e of list) {
+    if (e.op === 'remove') (out.remove ??= []).push(e.name)
+    else (out[e.op] ??= {})[e.name] = e.value
+  }
+  return out
+}
+
+function httpApp(a: HttpAppSpec): Record<string, unknown> {
+  return {
+    name: a.name,
+    kind: 'http',
+    listen: a.listen.map((l) => (l.host === null ? l.port : l.key)),
+    ...(a.enabled ? {} : { enabled: false }),
+    destination: a.destination.url,
+    rules: a.rules.map((r) => ({
+      name: r.name,
+      match: Object.fromEntries(
+        r.match.map((m) => [
+          m.header,
+          m.op === 'exact' ? m.value : { [m.op]: m.op === 'present' || m.op === 'absent' ? true : m.value },
+        ]),
+      ),
+      ...(r.destination ? { destination: r.destination.url } : {}),
+      ...(r.headers.length ? { headers: edits(r.headers) } : {}),
+      ...(r.timeout !== null ? { timeout: d(r.timeout) } : {}),
+      ...(r.faults.length ? { faults: r.faults.map(faultDocument) } : {}),
+    })),
+    ...(a.headers.length ? { headers: edits(a.headers) } : {}),
+    preserve_host: a.preserveHost,
+    forwarded: {
+      x_forwarded_for: a.forwarded.xForwardedFor,
+      x_forwarded_proto: a.forwarded.xForwardedProto,
+      x_forwarded_host: a.forwarded.xForwardedHost,
+      forwarded: a.forwarded.forwarded,
+    },
+    timeouts: {
+      connect: d(a.connectTimeout),
+      upstream: d(a.upstreamTimeout),
+      header: d(a.headerTimeout),
+      idle: a.idleTimeout ? d(a.idleTimeout) : 'off',
+      body: d(a.bodyTimeout),
+    },
+    limits: { max_header_size: a.maxHeaderSize, max_headers: a.maxHeaders, request_buffer: a.requestBuffer },
+    pool: {
+      max_connections: a.pool.maxConnections,
+      max_idle: a.pool.maxIdle,
+      idle_timeout: a.pool.idleTimeout ? d(a.pool.idleTimeout) : 'off',
+    },
+    max_connections: a.maxConnections,
+    ...(a.faults.length ? { faults: a.faults.map(faultDocument) } : {}),
+  }
+}
+
 function app(a: AppSpec): Record<string, unknown> {
+  if (a.kind === 'http') return httpApp(a)
   return {
     name: a.name,
     kind: a.kind,

@@ -1,8 +1,6 @@
 // sluice's own config format (YAML, JSON or TOML), as valibot schemas. The same definitions give
 // validation with field paths, defaults, and the JSON Schema printed by `sluice schema`.
-import { toJsonSchema } from '@valibot/to-json-schema'
 import * as v from 'valibot'
-import { faultJsonSchemas } from '../faults/model.ts'
 import { parseListen, parseTarget } from './address.ts'
 import { parseDuration } from './units.ts'
 
@@ -42,7 +40,7 @@ export function strict<const E extends v.ObjectEntries>(entries: E) {
   return v.strictObject(entries, (issue) => unknownKey(issue.input, known))
 }
 
-const typeName = (input: unknown) =>
+export const typeName = (input: unknown) =>
   Array.isArray(input) ? 'a list' : input === null ? 'null' : typeof input
 
 /** A duration in milliseconds (`250ms`, `2s`, `1m` or a number of ms). */
@@ -77,7 +75,7 @@ export function optionalDuration(description: string) {
   )
 }
 
-function int(min: number, max: number, description: string) {
+export function int(min: number, max: number, description: string) {
   return v.pipe(
     v.number((i) => `must be a whole number, not ${typeName(i.input)}`),
     v.integer('must be a whole number'),
@@ -87,13 +85,13 @@ function int(min: number, max: number, description: string) {
   )
 }
 
-const str = (description: string) =>
+export const str = (description: string) =>
   v.pipe(
     v.string((i) => `must be a string, not ${typeName(i.input)}`),
     v.description(description),
   )
 
-const listenEntry = v.pipe(
+export const listenEntry = v.pipe(
   v.union([v.number(), v.string()], (i) => `must be a port number or "host:port", not ${typeName(i.input)}`),
   v.check(
     (x) => typeof parseListen(x) !== 'string',
@@ -111,13 +109,13 @@ const targetAddress = (description: string) =>
     ),
   )
 
-const faultList = (description: string) =>
+export const faultList = (description: string) =>
   v.pipe(
     v.array(v.unknown(), (i) => `must be a list of faults, not ${typeName(i.input)}`),
     v.description(description),
   )
 
-const tlsEntry = v.union(
+export const tlsEntry = v.union(
   [
     v.literal(true),
     strict({
@@ -291,31 +289,3 @@ export type NativeInput = v.InferInput<typeof nativeSchema>
 export type NativeOutput = v.InferOutput<typeof nativeSchema>
 export type TcpAppOutput = v.InferOutput<typeof tcpAppSchema>
 export type TuningOutput = v.InferOutput<v.StrictObjectSchema<typeof appTuning, undefined>>
-
-/** The JSON Schema of sluice's own format, for editor completion. */
-export function jsonSchema(): object {
-  const root = toJsonSchema(nativeSchema, { errorMode: 'ignore' }) as Record<string, unknown>
-  const props = root.properties as Record<string, Record<string, unknown>>
-  props.apps = {
-    type: 'array',
-    description: 'The apps',
-    items: toJsonSchema(tcpAppSchema, { errorMode: 'ignore' }),
-  }
-  const app = props.apps.items as Record<string, any>
-  delete app.$schema
-  // Faults, one schema per type, for apps and for object targets.
-  const fault = {
-    description: 'A fault (see the README: Faults)',
-    anyOf: Object.values(faultJsonSchemas()).map((schema) => {
-      const j = toJsonSchema(schema, { errorMode: 'ignore' }) as Record<string, unknown>
-      delete j.$schema
-      return j
-    }),
-  }
-  const faults = (description: string) => ({ type: 'array', description, items: fault })
-  app.properties.faults = faults("Faults on the app's connections")
-  const targetObject = app.properties.targets.items.anyOf.find((x: { type?: string }) => x.type === 'object')
-  if (targetObject) targetObject.properties.faults = faults('Faults on connections to this target only')
-  root.title = 'sluice configuration'
-  return root
-}

@@ -14,7 +14,7 @@ export const strategies = [
 ] as const
 export type Strategy = (typeof strategies)[number]
 
-export const formatNames = ['sluice', 'fly', 'tcpproxy'] as const
+export const formatNames = ['sluice', 'fly', 'tcpproxy', 'sidecar'] as const
 /** Which input format a config came from. */
 export type FormatName = (typeof formatNames)[number]
 
@@ -85,7 +85,85 @@ export interface TcpAppSpec {
   postgresClientSsl: 'pass' | 'refuse'
 }
 
-export type AppSpec = TcpAppSpec
+/** Where an http app sends a request: scheme, host, port and an optional path prefix. */
+export interface Destination {
+  /** As written in the config, for logs, errors and metrics labels. */
+  url: string
+  scheme: 'http' | 'https'
+  host: string
+  port: number
+  /** The Host value sent by default: host, plus the port when it is not the scheme's default. */
+  authority: string
+  /** Put in front of every request path ('' for none, never ending in '/'). */
+  pathPrefix: string
+  /** scheme://host:port: one upstream connection pool per key. */
+  key: string
+  tls: TlsSpec | null
+}
+
+export const matchOps = ['exact', 'prefix', 'regex', 'present', 'absent'] as const
+export type MatchOp = (typeof matchOps)[number]
+
+/** One condition on a request header (names compare case-insensitively, values case-sensitively). */
+export interface HeaderMatch {
+  /** Lower-cased header name. */
+  header: string
+  op: MatchOp
+  value: string
+}
+
+/** One change to the request headers: set (replace all), add (append), remove. */
+export interface HeaderEdit {
+  op: 'set' | 'add' | 'remove'
+  name: string
+  value: string
+}
+
+/** A dispatch rule: when every condition matches, send to `destination` (null: the app's default) with these edits. */
+export interface HttpRuleSpec {
+  name: string
+  match: HeaderMatch[]
+  destination: Destination | null
+  headers: HeaderEdit[]
+  /** Upstream timeout for this rule (ms); null: the app's. */
+  timeout: number | null
+  faults: FaultSpec[]
+}
+
+/** An http app: parse each request, pick a rule by header, forward to its destination. Durations in ms, 0 = off. */
+export interface HttpAppSpec {
+  kind: 'http'
+  name: string
+  listen: ListenAddress[]
+  destination: Destination
+  rules: HttpRuleSpec[]
+  /** Edits applied to every request, before the rule's. */
+  headers: HeaderEdit[]
+  /** Keep the client's Host instead of the destination's authority. */
+  preserveHost: boolean
+  forwarded: { xForwardedFor: boolean; xForwardedProto: boolean; xForwardedHost: boolean; forwarded: boolean }
+  connectTimeout: number
+  /** From the request sent to the response head received: past it, 504. */
+  upstreamTimeout: number
+  /** A client's request head must arrive within this. */
+  headerTimeout: number
+  /** A keep-alive client connection with no request in flight is closed after this. */
+  idleTimeout: number
+  /** A request body that stops arriving for this long ends the connection (408). */
+  bodyTimeout: number
+  maxHeaderSize: number
+  maxHeaders: number
+  /** Request bodies with a Content-Length up to this size are read whole before the upstream is contacted. */
+  requestBuffer: number
+  pool: { maxConnections: number; maxIdle: number; idleTimeout: number }
+  maxConnections: number
+  faults: FaultSpec[]
+  enabled: boolean
+  drainTimeout: number | null
+  origin: 'config' | 'api'
+}
+
+export type AppSpec = TcpAppSpec | HttpAppSpec
 
 export interface AdminSpec {
   host: string

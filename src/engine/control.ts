@@ -7,7 +7,7 @@ import { HealthMonitor } from '../balance/health.ts'
 import { loadConfigFile } from '../config/load.ts'
 import { cloneOverlay, compose, emptyOverlay, type Overlay } from '../config/overlay.ts'
 import { describePlan, isEmpty, plan } from '../config/plan.ts'
-import type { AdminSpec, Config } from '../config/types.ts'
+import type { AdminSpec, Config, TcpAppSpec } from '../config/types.ts'
 import { ConfigError, SluiceError } from '../errors.ts'
 import { DnsCache } from '../net/dns.ts'
 import type { Logger } from '../observe/logger.ts'
@@ -232,8 +232,9 @@ export class Controller {
           apps: next.apps.map((a) => ({
             name: a.name,
             listen: this.#boundPorts(a.name),
-            targets: a.targets.map((t) => t.key),
-            strategy: a.strategy,
+            ...(a.kind === 'http'
+              ? { destination: a.destination.url, rules: a.rules.map((r) => r.name) }
+              : { targets: a.targets.map((t) => t.key), strategy: a.strategy }),
           })),
           version,
         },
@@ -312,7 +313,12 @@ export class Controller {
       lastReload: this.lastReload,
       apps: data.apps.map((a) => ({
         ...a,
-        health: specs.get(a.name)?.health ? 'active' : 'passive',
+        health:
+          a.kind === 'http'
+            ? 'none'
+            : (specs.get(a.name) as TcpAppSpec | undefined)?.health
+              ? 'active'
+              : 'passive',
         targets: a.targets.map((t) => ({ ...t, check: this.health.status(a.name, t.address) })),
       })),
       draining: data.draining,

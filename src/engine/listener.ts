@@ -75,6 +75,8 @@ export class Listener implements ListenerContext {
   /** Wait for live connections to end, ending those left after `deadlineMs`. Resolves true if all ended by themselves. */
   drain(deadlineMs: number, cause: 'drain' | 'shutdown' = 'drain'): Promise<boolean> {
     if (this.conns.size === 0) return Promise.resolve(true)
+    for (const c of [...this.conns]) c.drain?.()
+    if (this.conns.size === 0) return Promise.resolve(true)
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.conns.onEmpty = null

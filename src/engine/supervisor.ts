@@ -2,9 +2,10 @@
 // the control side, and answers snapshots. It holds no config file, no health checker, no admin:
 // only plans and health updates come in, so it could run in worker processes fed the same plans.
 import type { Plan } from '../config/plan.ts'
-import type { DnsSpec, TcpAppSpec } from '../config/types.ts'
+import type { AppSpec, DnsSpec, HttpAppSpec, TcpAppSpec } from '../config/types.ts'
 import { SluiceError } from '../errors.ts'
 import type { FaultStatus } from '../faults/faultset.ts'
+import { HttpService } from '../http/service.ts'
 import { DnsCache } from '../net/dns.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
@@ -30,9 +31,17 @@ export interface ListenerSnapshot {
   activeConnections: number
 }
 
+export interface DestinationSnapshot {
+  destination: string
+  open: number
+  idle: number
+  busy: number
+  waiting: number
+}
+
 export interface AppSnapshot {
   name: string
-  kind: 'tcp'
+  kind: 'tcp' | 'http'
   enabled: boolean
   origin: 'config' | 'api'
   strategy: string
@@ -40,8 +49,12 @@ export interface AppSnapshot {
   maxConnections: number
   listeners: ListenerSnapshot[]
   targets: TargetSnapshot[]
+  /** http apps: upstream pools by destination. */
+  destinations?: DestinationSnapshot[]
   faults: FaultStatus[]
 }
+
+type AnyService = TcpService | HttpService
 
 export interface DataSnapshot {
   apps: AppSnapshot[]
@@ -51,7 +64,7 @@ export interface DataSnapshot {
 /** Holds listeners and services; changes only through `apply(plan)`. */
 export class Supervisor {
   readonly listeners = new Map<string, Listener>()
-  readonly services = new Map<string, TcpService>()
+  readonly services = new Map<string, AnyService>()
   readonly dns: DnsCache
   readonly #draining = new Set<Listener>()
   readonly #metrics: Metrics
@@ -76,9 +89,14 @@ export class Supervisor {
   async apply(plan: Plan): Promise<{ warnings: string[] }> {
     this.dns.configure(plan.dns)
     const deps = { metrics: this.#metrics, dns: this.dns, log: this.#log, runDuration: plan.runDuration }
-    const fresh = new Map<string, TcpService>()
-    for (const spec of plan.upsert)
-      if (!this.services.has(spec.name)) fresh.set(spec.name, new TcpService(spec, deps))
+    const fresh = new Map<string, AnyService>()
+    const create = (spec: AppSpec) =>
+      spec.kind === 'http' ? new HttpService(spec, deps) : new TcpService(spec, deps)
+    for (const spec of plan.upsert) {
+      const existing = this.services.get(spec.name)
+      // A change of kind replaces the service; its connections drain with their listeners.
+      if (!existing || existing.spec.kind !== spec.kind) fresh.set(spec.name, create(spec))
+    }
     const bound: Listener[] = []
     try {
       for (const step of plan.bind) {
@@ -95,9 +113,16 @@ export class Supervisor {
 
     // Commit: synchronous, so no connection sees half of it.
     for (const spec of plan.upsert) {
-      const existing = this.services.get(spec.name)
-      if (existing) existing.update(spec as TcpAppSpec, plan.runDuration)
-      else this.services.set(spec.name, fresh.get(spec.name)!)
+      const replacement = fresh.get(spec.name)
+      if (replacement) {
+        this.services.get(spec.name)?.close()
+        this.services.set(spec.name, replacement)
+        for (const l of this.listeners.values()) if (l.app === spec.name) l.attach(replacement, spec.name)
+      } else {
+        const existing = this.services.get(spec.name)!
+        if (existing instanceof HttpService) existing.update(spec as HttpAppSpec, plan.runDuration)
+        else existing.update(spec as TcpAppSpec, plan.runDuration)
+      }
     }
     for (const l of bound) {
       this.listeners.set(l.key, l)
@@ -116,7 +141,10 @@ export class Supervisor {
       this.services.delete(name)
     }
     const hosts = new Set<string>()
-    for (const s of this.services.values()) for (const t of s.spec.targets) hosts.add(t.host)
+    for (const s of this.services.values()) {
+      if (s instanceof TcpService) for (const t of s.spec.targets) hosts.add(t.host)
+      else for (const r of s.rules) hosts.add(r.destination.host)
+    }
     this.dns.retain(hosts)
     this.dns.prefetch(hosts)
 
@@ -168,12 +196,14 @@ export class Supervisor {
 
   /** Active health result from the control side. */
   setTargetHealth(app: string, target: string, up: boolean): void {
-    this.services.get(app)?.upstream.setChecked(target, up)
+    const s = this.services.get(app)
+    if (s instanceof TcpService) s.upstream.setChecked(target, up)
   }
 
   /** Stop accepting everywhere, then wait for connections to end (up to `deadline` ms). */
   async shutdown(deadline: number): Promise<boolean> {
     const all = [...this.listeners.values(), ...this.#draining]
+    for (const s of this.services.values()) if (s instanceof HttpService) s.draining = true
     for (const l of this.listeners.values()) l.stopAccepting()
     this.listeners.clear()
     // Connections a fault holds forever (blackhole, timeout) would only wait out the deadline.
@@ -196,28 +226,41 @@ export class Supervisor {
       activeConnections: l.conns.size,
     })
     return {
-      apps: [...this.services.values()].map((s) => ({
-        name: s.name,
-        kind: 'tcp' as const,
-        enabled: s.spec.enabled,
-        origin: s.spec.origin,
-        strategy: s.spec.strategy,
-        activeConnections: s.active,
-        maxConnections: s.spec.maxConnections,
-        listeners: (byApp.get(s.name) ?? []).map(ls),
-        targets: s.upstream.targets.map((t) => ({
-          address: t.key,
-          weight: t.weight,
-          up: t.isUp(now),
-          checkedUp: t.checkedUp,
-          ejectedForMs: Math.max(0, t.ejectedUntil - now),
-          activeConnections: t.active,
-          totalConnections: t.total,
-          lastError: t.lastError,
-          lastErrorAt: t.lastErrorAt ? new Date(t.lastErrorAt).toISOString() : null,
-        })),
-        faults: s.faults.status(),
-      })),
+      apps: [...this.services.values()].map((s) => {
+        const common = {
+          name: s.name,
+          enabled: s.spec.enabled,
+          origin: s.spec.origin,
+          activeConnections: s.active,
+          maxConnections: s.spec.maxConnections,
+          listeners: (byApp.get(s.name) ?? []).map(ls),
+          faults: s.faults.status(),
+        }
+        if (s instanceof HttpService)
+          return {
+            ...common,
+            kind: 'http' as const,
+            strategy: 'header',
+            targets: [],
+            destinations: s.destinations(),
+          }
+        return {
+          ...common,
+          kind: 'tcp' as const,
+          strategy: s.spec.strategy,
+          targets: s.upstream.targets.map((t) => ({
+            address: t.key,
+            weight: t.weight,
+            up: t.isUp(now),
+            checkedUp: t.checkedUp,
+            ejectedForMs: Math.max(0, t.ejectedUntil - now),
+            activeConnections: t.active,
+            totalConnections: t.total,
+            lastError: t.lastError,
+            lastErrorAt: t.lastErrorAt ? new Date(t.lastErrorAt).toISOString() : null,
+          })),
+        }
+      }),
       draining: [...this.#draining].map((l) => ({ ...ls(l), app: l.app })),
     }
   }
@@ -228,6 +271,10 @@ export class Supervisor {
     for (const l of this.listeners.values()) for (const c of l.conns) c.flushBytes()
     for (const l of this.#draining) for (const c of l.conns) c.flushBytes()
     for (const s of this.services.values()) {
+      if (s instanceof HttpService) {
+        s.scrape()
+        continue
+      }
       for (const t of s.upstream.targets) {
         const labels = { app: s.name, target: t.key }
         this.#metrics.targetUp.series(labels).value = t.isUp(now) ? 1 : 0

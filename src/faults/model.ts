@@ -19,6 +19,7 @@ export const faultTypes = [
   'packet_loss',
   'refuse',
   'close',
+  'http_error',
 ] as const
 export type FaultType = (typeof faultTypes)[number]
 
@@ -67,6 +68,11 @@ export type PacketLossFault = Common & {
 }
 export type RefuseFault = Common & { type: 'refuse' }
 export type CloseFault = Common & { type: 'close' }
+/** HTTP apps only: answer a request with this status and body instead of forwarding it. */
+export type HttpErrorFault = Common & { type: 'http_error'; status: number; body: string }
+
+/** The fault types an http app takes (latency is added before the request or the response). */
+export const httpFaultTypes: readonly FaultType[] = ['latency', 'http_error']
 
 export type FaultSpec =
   | LatencyFault
@@ -82,6 +88,7 @@ export type FaultSpec =
   | PacketLossFault
   | RefuseFault
   | CloseFault
+  | HttpErrorFault
 
 // ---------------------------------------------------------------------------------------------
 // Schema of the native format (config files and the native admin API)
@@ -226,6 +233,20 @@ const byType = {
   }),
   refuse: fault('refuse', {}),
   close: fault('close', {}),
+  http_error: fault('http_error', {
+    status: v.optional(
+      v.pipe(
+        v.number('must be an HTTP status code'),
+        v.integer('must be a whole number'),
+        v.minValue(200, 'must be at least 200'),
+        v.maxValue(599, 'must be at most 599'),
+        v.description('Status of the answer (default 500)'),
+      ),
+    ),
+    body: v.optional(
+      v.pipe(v.string('must be a string'), v.description('Body of the answer (default empty)')),
+    ),
+  }),
 }
 
 type Parsed = { [K in keyof typeof byType]: v.InferOutput<(typeof byType)[K]> }[keyof typeof byType]
@@ -331,6 +352,8 @@ function normalize(f: Parsed): FaultSpec {
         retransmit: f.retransmit ?? 200,
         maxRetransmit: f.max_retransmit ?? 3000,
       }
+    case 'http_error':
+      return { ...base, type: 'http_error', status: f.status ?? 500, body: f.body ?? '' }
     case 'blackhole':
     case 'refuse':
     case 'close':
@@ -408,6 +431,8 @@ export function faultDocument(f: FaultSpec): Record<string, unknown> {
         retransmit: d(f.retransmit),
         max_retransmit: d(f.maxRetransmit),
       }
+    case 'http_error':
+      return { ...base, status: f.status, body: f.body }
     case 'blackhole':
     case 'refuse':
     case 'close':

@@ -442,6 +442,7 @@ export function stageFor(spec: FaultSpec, ctx: StageContext, fired: Series, enab
       return new ResetStage(spec, ctx, fired, enabled)
     case 'refuse':
     case 'close':
+    case 'http_error':
       return null
   }
 }

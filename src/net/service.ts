@@ -9,6 +9,8 @@ export interface Tracked {
   flushBytes(): void
   /** A fault holds the connection's data indefinitely (blackhole, timeout): shutdown ends it at once. */
   readonly holding?: boolean
+  /** Finish what is in flight, then close (an HTTP keep-alive connection between requests closes at once). */
+  drain?(): void
 }
 
 /** The listener as a service sees it: its address key, its live connections, and a slot the

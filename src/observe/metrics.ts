@@ -106,6 +106,31 @@ export function createMetrics() {
       'Times each fault acted (chunks delayed, lost or cut; connections refused, closed, reset or stalled)',
       ['app', 'target', 'fault', 'type'] as const,
     ),
+    httpRequests: new CounterFamily(
+      r,
+      'sluice_http_requests_total',
+      'HTTP requests answered, by rule, destination and status class (rule "" for requests refused before dispatch)',
+      ['app', 'rule', 'destination', 'code'] as const,
+    ),
+    httpUpstreamSeconds: new HistogramFamily(
+      r,
+      'sluice_http_upstream_duration_seconds',
+      'Time from a request sent upstream to its response head',
+      ['app', 'destination'] as const,
+      connectBuckets,
+    ),
+    httpPool: new GaugeFamily(
+      r,
+      'sluice_http_pool_connections',
+      'Upstream keep-alive connections per destination, by state (idle, busy)',
+      ['app', 'destination', 'state'] as const,
+    ),
+    httpPoolWaiting: new GaugeFamily(
+      r,
+      'sluice_http_pool_waiting',
+      'Requests waiting for an upstream connection (the pool is at max_connections)',
+      ['app', 'destination'] as const,
+    ),
     dnsLookups: new CounterFamily(
       r,
       'sluice_dns_lookups_total',

@@ -528,7 +528,8 @@ test('F6: invalid faults are refused naming the field; nothing changes; proxies 
   const e = await echo()
   const a = await proxy(e.address)
   const b = await proxy(e.address)
-  await native(a.name, { name: 'keep', type: 'latency', latency: '10ms' })
+  // A's latency is far above any scheduling noise, so B's round trip tells the two apart.
+  await native(a.name, { name: 'keep', type: 'latency', latency: '500ms' })
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ type: 'bandwidth', rate: 0 }, /fault\.rate: must be at least 1 byte/],
     [{ type: 'latency', latency: '10ms', probability: 1.1 }, /fault\.probability: must be at most 1/],
@@ -551,7 +552,7 @@ test('F6: invalid faults are refused naming the field; nothing changes; proxies 
   )
   assert.deepEqual((await api('GET', `/apps/${b.name}/faults`)).body.faults, [])
   const ms = await roundTrip(b.port, 'free')
-  assert.ok(ms < 10, `proxy B is untouched (${ms.toFixed(1)} ms)`)
+  assert.ok(ms < 250, `proxy B is untouched (${ms.toFixed(1)} ms)`)
 })
 
 test('F7: packet loss stalls delivery but keeps every byte in order, and counts the losses', async () => {

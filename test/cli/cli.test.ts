@@ -85,9 +85,11 @@ test('schema prints a JSON Schema with every app field described', async () => {
   const r = await sluice('schema')
   assert.equal(r.code, 0)
   const schema = JSON.parse(r.stdout) as {
-    properties: { apps: { items: { properties: Record<string, { description?: string }> } } }
+    properties: { apps: { items: { anyOf: { properties: Record<string, { description?: string }> }[] } } }
   }
-  const app = schema.properties.apps.items.properties
+  const [tcpApp, httpApp] = schema.properties.apps.items.anyOf
+  assert.ok(httpApp!.properties.rules && httpApp!.properties.destination)
+  const app = tcpApp!.properties
   for (const field of [
     'name',
     'listen',
@@ -102,7 +104,7 @@ test('schema prints a JSON Schema with every app field described', async () => {
   const faults = (
     app.faults as unknown as { items: { anyOf: { properties: { type: { const: string } } }[] } }
   ).items.anyOf
-  assert.equal(faults.length, 13)
+  assert.equal(faults.length, 14)
   assert.ok(faults.some((f) => f.properties.type.const === 'packet_loss'))
 })
 

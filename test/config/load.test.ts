@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, test } from 'node:test'
 import { loadConfigFile, loadConfigText } from '../../src/config/load.ts'
+import type { TcpAppSpec } from '../../src/config/types.ts'
 import { ConfigError } from '../../src/errors.ts'
 import { tempDir } from '../helpers.ts'
 
@@ -28,7 +29,7 @@ test('Fly.io JSON is recognised without a flag', () => {
     'config.json',
   )
   assert.equal(config.source.format, 'fly')
-  const app = config.apps[0]!
+  const app = config.apps[0] as TcpAppSpec
   assert.equal(app.name, 'five-thousand')
   assert.deepEqual(
     app.listen.map((l) => l.key),
@@ -103,7 +104,7 @@ health = { interval = "1s", send = "PING\\r\\n", expect = "+PONG" }
   for (const x of [a, b, c]) x.source = { file: null, format: 'sluice' }
   assert.deepEqual(a, b)
   assert.deepEqual(a, c)
-  const app = a.apps[0]!
+  const app = a.apps[0] as TcpAppSpec
   assert.equal(a.admin, null)
   assert.equal(a.drainTimeout, 5000)
   assert.equal(app.connectTimeout, 500)
@@ -138,7 +139,7 @@ test('the syntax is sniffed when the extension says nothing', () => {
 test('defaults are explicit: admin on 127.0.0.1:8474, passive ejection on, keepalive off', () => {
   const { config } = loadConfigText('apps: [{name: a, listen: [1], targets: ["h:1"]}]', 'a.yaml')
   assert.deepEqual(config.admin, { host: '127.0.0.1', port: 8474, token: null })
-  const app = config.apps[0]!
+  const app = config.apps[0] as TcpAppSpec
   assert.equal(app.keepAlive, false)
   assert.equal(app.noDelay, true)
   assert.equal(app.idleTimeout, 0)
@@ -260,7 +261,7 @@ test('errors in Fly and tcpproxy files use their own field names', () => {
 test('a target listed twice is kept twice (a second rotation slot)', () => {
   const { config } = loadConfigText('apps: [{name: a, ports: [1], targets: ["h:1", "h:2", "h:1"]}]', 'd.yaml')
   assert.deepEqual(
-    config.apps[0]!.targets.map((t) => t.key),
+    (config.apps[0] as TcpAppSpec).targets.map((t) => t.key),
     ['h:1', 'h:2', 'h:1'],
   )
 })

@@ -1,0 +1,42 @@
+// Pieces of app normalisation shared by every app kind: fault lists and TLS settings.
+import { dirname, resolve } from 'node:path'
+import type { ConfigIssue } from '../errors.ts'
+import { checkFaultNames, type FaultSpec, parseFault } from '../faults/model.ts'
+import { parseSchedule, resolveSchedule } from '../faults/schedule.ts'
+import type { TlsSpec } from './types.ts'
+
+/** Validate a list of faults (native format) at `path`; schedules in percent need a run duration. */
+export function parseFaults(
+  list: readonly unknown[] | undefined,
+  path: string,
+  issues: ConfigIssue[],
+  runDuration: number | null,
+  itemPath: (i: number) => string = (i) => `${path}[${i}]`,
+): FaultSpec[] {
+  const out: FaultSpec[] = []
+  ;(list ?? []).forEach((raw, i) => {
+    const at = itemPath(i)
+    const r = parseFault(raw, at)
+    issues.push(...r.issues)
+    if (!r.fault) return
+    if (r.fault.schedule !== null) {
+      const windows = parseSchedule(r.fault.schedule)
+      const resolved = typeof windows === 'string' ? windows : resolveSchedule(windows, runDuration)
+      if (typeof resolved === 'string') {
+        issues.push({ path: `${at}.schedule`, message: resolved })
+        return
+      }
+    }
+    out.push(r.fault)
+  })
+  issues.push(...checkFaultNames(out, path))
+  return out
+}
+
+export function tlsSpec(raw: unknown, file: string | null): TlsSpec | null {
+  if (raw === undefined) return null
+  if (raw === true) return { servername: null, caFile: null, insecure: false }
+  const o = raw as { servername?: string; ca_file?: string; insecure?: boolean }
+  const caFile = o.ca_file ? (file ? resolve(dirname(file), o.ca_file) : resolve(o.ca_file)) : null
+  return { servername: o.servername ?? null, caFile, insecure: o.insecure ?? false }
+}

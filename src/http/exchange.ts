@@ -1,0 +1,722 @@
+// One client connection of the http service: read a request head, pick the rule, send the edited
+// head and the body bytes (unchanged, framing tracked) to a pooled upstream connection, pass the
+// response back the same way, then the next request. Bodies stream with backpressure both ways;
+// only small Content-Length request bodies are read whole first (so a short body never reaches an
+// origin). Upgrades (WebSocket) become a plain byte pipe after the 101.
+import type { Socket } from 'node:net'
+import type { HttpErrorFault } from '../faults/model.ts'
+import { Pipe } from '../net/pipe.ts'
+import type { Tracked } from '../net/service.ts'
+import { type Framing, framing } from './body.ts'
+import {
+  canStartRequest,
+  HeadError,
+  headEnd,
+  parseRequest,
+  parseResponse,
+  type RequestHead,
+  type ResponseHead,
+} from './head.ts'
+import type { UpstreamConn, UpstreamOwner } from './pool.ts'
+import { type CompiledRule, clientHead, pick, upstreamHead } from './rules.ts'
+import type { HttpContext, HttpSlot } from './service.ts'
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
+
+const IDLE = 0
+const HEAD = 1
+const BODY = 2
+const WAIT = 3
+const UPGRADED = 4
+const CLOSED = 5
+
+const R_HEAD = 0
+const R_BODY = 1
+const R_DONE = 2
+
+let nextId = 1
+
+/** The plain-text answers sluice itself gives (errors and faults). */
+export function synthetic(status: number, body: string, close: boolean): Buffer {
+  const text = body.endsWith('\n') || body === '' ? body : `${body}\n`
+  const len = Buffer.byteLength(text)
+  return Buffer.from(
+    `HTTP/1.1 ${status} ${reasons[status] ?? 'Error'}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${len}\r\nServer: sluice\r\n${close ? 'Connection: close\r\n' : ''}\r\n${text}`,
+  )
+}
+
+const reasons: Record<number, string> = {
+  200: 'OK',
+  400: 'Bad Request',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+}
+
+export class HttpConnection implements Tracked, UpstreamOwner {
+  readonly id = nextId++
+  readonly client: Socket
+  readonly ctx: HttpContext
+  readonly slot: HttpSlot
+  readonly started = performance.now()
+  state = IDLE
+  /** Client bytes not consumed yet (a head being read, or a pipelined request). */
+  #buf: Buffer | null = null
+  #searched = 0
+  #clientIp: string | null = null
+  // The exchange in progress.
+  #req: RequestHead | null = null
+  #rule: CompiledRule | null = null
+  #reqFraming: Framing | null = null
+  #reqDone = false
+  /** Small bodies read whole before dispatch; also what a retry replays. */
+  #body: Buffer[] | null = null
+  /** Streamed body bytes that came before the upstream connection was ready. */
+  #pending: Buffer[] | null = null
+  #head = ''
+  #replayable = false
+  #retried = false
+  #up: UpstreamConn | null = null
+  #waiting = false
+  #res: ResponseHead | null = null
+  #resState = R_HEAD
+  #resBuf: Buffer | null = null
+  #resFraming: Framing | null = null
+  #resStarted = false
+  #closeAfter = false
+  #sentAt = 0
+  #delayAfter = 0
+  #timer: NodeJS.Timeout | null = null
+  #pipe: Pipe | null = null
+  #in = 0
+  #out = 0
+
+  constructor(client: Socket, ctx: HttpContext, slot: HttpSlot) {
+    this.client = client
+    this.ctx = ctx
+    this.slot = slot
+    client.on('data', this.#onData)
+    client.on('end', this.#onEnd)
+    client.on('drain', this.#onDrain)
+    client.on('timeout', this.#onTimeout)
+    client.on('error', () => {})
+    client.setTimeout(ctx.spec.headerTimeout)
+  }
+
+  // -- Tracked -------------------------------------------------------------------------------
+
+  destroy(_cause: 'drain' | 'shutdown'): void {
+    if (this.#pipe) this.#pipe.destroy('killed')
+    else {
+      this.#up?.socket.destroy()
+      this.client.destroy()
+    }
+  }
+
+  /** At shutdown, an idle keep-alive connection ends at once; one with a request in flight finishes it first. */
+  get idle(): boolean {
+    return this.state === IDLE
+  }
+
+  /** Shutdown began: finish the exchange in flight, then close; close at once when idle. */
+  drain(): void {
+    this.#closeAfter = true
+    if (this.state === IDLE) this.#close()
+  }
+
+  flushBytes(): void {
+    const read = this.client.bytesRead
+    const written = this.client.bytesWritten
+    this.slot.bytesIn.value += read - this.#in
+    this.slot.bytesOut.value += written - this.#out
+    this.#in = read
+    this.#out = written
+  }
+
+  // -- client side ---------------------------------------------------------------------------
+
+  readonly #onData = (chunk: Buffer): void => {
+    const s = this.state
+    if (s === BODY) {
+      this.#feedBody(chunk, 0)
+      return
+    }
+    if (s === CLOSED) return
+    this.#buf = this.#buf === null ? chunk : Buffer.concat([this.#buf, chunk])
+    if (s === IDLE) this.#startHead()
+    else if (s === HEAD) this.#tryHead()
+    else if (s === WAIT && this.#buf.length > this.ctx.spec.maxHeaderSize) this.client.pause()
+  }
+
+  #startHead(): void {
+    this.state = HEAD
+    this.client.setTimeout(this.ctx.spec.headerTimeout)
+    this.#searched = 0
+    this.#tryHead()
+  }
+
+  #tryHead(): void {
+    let buf = this.#buf!
+    // Empty lines before a request line are allowed (RFC 9112 2.2).
+    let skip = 0
+    while (skip < buf.length && (buf[skip] === 13 || buf[skip] === 10)) skip++
+    if (skip) {
+      buf = buf.subarray(skip)
+      this.#buf = buf.length ? buf : null
+      if (!buf.length) return
+    }
+    const end = headEnd(buf, this.#searched)
+    const spec = this.ctx.spec
+    if (end < 0) {
+      if (buf.length > spec.maxHeaderSize) {
+        this.#reject(431, `request head larger than ${spec.maxHeaderSize} bytes`)
+        return
+      }
+      this.#searched = buf.length
+      return
+    }
+    let req: RequestHead
+    try {
+      req = parseRequest(buf, end, spec)
+    } catch (err) {
+      if (err instanceof HeadError) this.#reject(err.status, err.message)
+      else throw err
+      return
+    }
+    const rest = end < buf.length ? buf.subarray(end) : null
+    this.#buf = null
+    this.#begin(req, rest)
+  }
+
+  /** A request head arrived: decide where it goes, then read or stream its body. */
+  #begin(req: RequestHead, rest: Buffer | null): void {
+    const ctx = this.ctx
+    if (req.method === 'CONNECT') {
+      this.#reject(405, 'CONNECT is not supported: sluice forwards requests, it is not a forward proxy')
+      return
+    }
+    this.#req = req
+    const rule = pick(ctx.rules, req.fields)
+    this.#rule = rule
+    this.#reqDone = req.body === 'none'
+    this.#reqFraming = req.body === 'none' ? null : framing(req.body, req.length)
+    this.#closeAfter = this.#closeAfter || !req.keepAlive || ctx.draining
+    this.#retried = false
+    this.#resStarted = false
+    this.#resState = R_HEAD
+    this.#res = null
+    this.#resBuf = null
+    this.#delayAfter = 0
+    this.#head = upstreamHead(req, rule, {
+      clientIp: this.#ip(),
+      forwarded: ctx.spec.forwarded,
+      preserveHost: ctx.spec.preserveHost,
+    })
+    // Read small bodies whole first: an incomplete one then never reaches an origin.
+    const buffer = req.body === 'length' && req.length <= ctx.spec.requestBuffer && req.upgrade === null
+    this.#body = buffer ? [] : null
+    this.#pending = null
+    this.#replayable = this.#reqDone || buffer
+    let delayBefore = 0
+    if (!ctx.faults.empty) {
+      const f = ctx.requestFaults(rule)
+      if (f.error) {
+        this.#faultAnswer(f.error, f.before)
+        if (rest) this.#buf = rest
+        return
+      }
+      delayBefore = f.before
+      this.#delayAfter = f.after
+    }
+    this.state = this.#reqDone ? WAIT : BODY
+    this.client.setTimeout(this.#reqDone ? 0 : ctx.spec.bodyTimeout)
+    // A buffered body is dispatched when its last byte arrives (#feedBody).
+    this.#bufferedDelay = delayBefore
+    if (!buffer) this.#dispatchAfter(delayBefore)
+    if (rest) {
+      if (this.state === BODY) this.#feedBody(rest, 0)
+      else this.#pipelined(rest)
+    }
+  }
+
+  #bufferedDelay = 0
+
+  /** Bytes after a complete request: the next request (kept for later), or garbage (refused now). */
+  #pipelined(rest: Buffer): boolean {
+    if (!canStartRequest(rest)) {
+      const n = this.#req?.body === 'length' ? ` (Content-Length ${this.#req.length})` : ''
+      if (this.#up === null && !this.#waiting && this.#body !== null) {
+        this.#reject(400, `more bytes than the request declares${n}`)
+        return false
+      }
+      // Part of the request already went upstream: answer it, then close.
+      this.#closeAfter = true
+      this.ctx.log.warn(
+        { conn: this.id },
+        `bytes after the request are not a request${n}; closing after the response`,
+      )
+      return true
+    }
+    this.#buf = rest
+    return true
+  }
+
+  #feedBody(chunk: Buffer, from: number): void {
+    const fr = this.#reqFraming!
+    const n = fr.take(chunk, from)
+    if (n < 0) {
+      this.#requestFailed(400, `malformed chunked body: ${fr.error}`)
+      return
+    }
+    if (n > 0) {
+      const part = from === 0 && n === chunk.length ? chunk : chunk.subarray(from, from + n)
+      if (this.#body !== null) this.#body.push(part)
+      else this.#sendUp(part)
+    }
+    if (!fr.done) return
+    this.#reqDone = true
+    this.state = WAIT
+    this.client.setTimeout(0)
+    const restAt = from + n
+    if (restAt < chunk.length && !this.#pipelined(chunk.subarray(restAt))) return
+    if (this.#body !== null && this.#up === null && !this.#waiting) this.#dispatchAfter(this.#bufferedDelay)
+  }
+
+  /** Body bytes for the upstream: written now, or kept until the connection is ready. */
+  #sendUp(part: Buffer): void {
+    const up = this.#up
+    if (up === null) {
+      if (this.#pending === null) this.#pending = []
+      this.#pending.push(part)
+      this.client.pause()
+      return
+    }
+    if (!up.socket.write(part)) this.client.pause()
+  }
+
+  readonly #onDrain = (): void => {
+    this.#up?.socket.resume()
+  }
+
+  readonly #onEnd = (): void => {
+    const s = this.state
+    if (s === IDLE || (s === HEAD && this.#buf === null)) {
+      this.#close()
+      return
+    }
+    if (s === HEAD) {
+      this.#reject(400, 'the client closed before the request head was complete')
+      return
+    }
+    if (s === BODY) {
+      const req = this.#req!
+      const got = req.body === 'length' ? `, Content-Length ${req.length}` : ''
+      this.#requestFailed(400, `the client closed before the request body was complete${got}`)
+      return
+    }
+    // WAIT: the request is complete; answer it, then close.
+    this.#closeAfter = true
+  }
+
+  readonly #onTimeout = (): void => {
+    const s = this.state
+    if (s === IDLE || s === CLOSED) this.client.destroy()
+    else if (s === HEAD) this.#reject(408, `no complete request head within ${this.ctx.spec.headerTimeout}ms`)
+    else if (s === BODY)
+      this.#requestFailed(408, `the request body stalled for ${this.ctx.spec.bodyTimeout}ms`)
+  }
+
+  /** The client's address, read once per connection (it costs a system call). */
+  #ip(): string {
+    if (this.#clientIp === null) {
+      const a = this.client.remoteAddress ?? ''
+      this.#clientIp = a.startsWith('::ffff:') ? a.slice(7) : a
+    }
+    return this.#clientIp
+  }
+
+  // -- upstream side -------------------------------------------------------------------------
+
+  #dispatchAfter(delay: number): void {
+    if (delay > 0) {
+      this.#waiting = true
+      this.#timer = setTimeout(() => {
+        this.#timer = null
+        this.#waiting = false
+        this.#dispatch()
+      }, delay)
+      return
+    }
+    this.#dispatch()
+  }
+
+  #dispatch(): void {
+    if (this.state === CLOSED) return
+    this.#waiting = true
+    this.ctx.poolFor(this.#rule!.destination).acquire(this.#onConn)
+  }
+
+  readonly #onConn = (err: Error | null, up: UpstreamConn | null): void => {
+    this.#waiting = false
+    if (this.state === CLOSED) {
+      if (up) up.pool.release(up, true)
+      return
+    }
+    if (err || !up) {
+      const dest = this.#rule!.destination.url
+      const why = err?.message ?? 'no connection'
+      this.ctx.log.warn(
+        { conn: this.id, rule: this.#rule!.name, destination: dest, error: why },
+        'destination unreachable: 502',
+      )
+      this.#synthetic(502, `sluice: cannot reach destination ${dest}: ${why}`)
+      return
+    }
+    this.#up = up
+    up.owner = this
+    const s = up.socket
+    s.setTimeout(this.#rule!.timeout)
+    this.#sentAt = performance.now()
+    if (this.#body?.length) {
+      s.write(this.#head, 'latin1')
+      for (const b of this.#body) s.write(b)
+    } else s.write(this.#head, 'latin1')
+    const pending = this.#pending
+    if (pending !== null) {
+      this.#pending = null
+      let ok = true
+      for (const b of pending) ok = s.write(b)
+      if (ok) this.client.resume()
+    }
+  }
+
+  upstreamData(chunk: Buffer): void {
+    if (this.#resState === R_BODY) {
+      this.#feedResponse(chunk, 0)
+      return
+    }
+    if (this.#resState === R_DONE) return
+    this.#resBuf = this.#resBuf === null ? chunk : Buffer.concat([this.#resBuf, chunk])
+    this.#responseHead()
+  }
+
+  #responseHead(): void {
+    const spec = this.ctx.spec
+    for (;;) {
+      const buf = this.#resBuf!
+      const end = headEnd(buf)
+      if (end < 0) {
+        if (buf.length > spec.maxHeaderSize)
+          this.#upstreamFailed(`response head larger than ${spec.maxHeaderSize} bytes`)
+        return
+      }
+      let res: ResponseHead
+      try {
+        res = parseResponse(buf, end, this.#req!.method, spec)
+      } catch (err) {
+        if (err instanceof HeadError) this.#upstreamFailed(err.message)
+        else throw err
+        return
+      }
+      this.#resStarted = true
+      if (res.status === 101) {
+        if (this.#req!.upgrade === null) {
+          this.#upstreamFailed('101 Switching Protocols to a request that asked for no upgrade')
+          return
+        }
+        this.#upgrade(buf, end, res)
+        return
+      }
+      if (res.status < 200) {
+        // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients as they are.
+        if (this.#req!.minor === 1) this.client.write(buf.subarray(0, end))
+        this.#resBuf = end < buf.length ? buf.subarray(end) : null
+        if (this.#resBuf === null) return
+        continue
+      }
+      this.#res = res
+      this.#resBuf = null
+      const rest = end < buf.length ? buf.subarray(end) : null
+      if (this.#delayAfter > 0) {
+        const delay = this.#delayAfter
+        this.#delayAfter = 0
+        const up = this.#up!
+        up.socket.pause()
+        this.#timer = setTimeout(() => {
+          this.#timer = null
+          if (this.state === CLOSED) return
+          up.socket.resume()
+          this.#startResponse(buf, end, res, rest)
+        }, delay)
+        return
+      }
+      this.#startResponse(buf, end, res, rest)
+      return
+    }
+  }
+
+  #startResponse(buf: Buffer, end: number, res: ResponseHead, rest: Buffer | null): void {
+    const ctx = this.ctx
+    const rule = this.#rule!
+    ctx.observeUpstream(rule, (performance.now() - this.#sentAt) / 1000)
+    if (res.body === 'close' || !this.#reqDone) this.#closeAfter = true
+    this.#resFraming = res.body === 'none' ? null : framing(res.body, res.length)
+    this.#up?.socket.setTimeout(rule.timeout)
+    this.client.write(clientHead(buf, end, res.fields, this.#closeAfter, false))
+    ctx.countRequest(rule, res.status)
+    if (this.#resFraming === null) {
+      this.#finish(rest === null)
+      return
+    }
+    this.#resState = R_BODY
+    if (rest) this.#feedResponse(rest, 0)
+  }
+
+  #feedResponse(chunk: Buffer, from: number): void {
+    const fr = this.#resFraming!
+    const n = fr.take(chunk, from)
+    if (n < 0) {
+      this.ctx.log.warn(
+        { conn: this.id, destination: this.#rule!.destination.url, error: fr.error },
+        'malformed response body',
+      )
+      this.#abort()
+      return
+    }
+    if (n > 0) {
+      const part = from === 0 && n === chunk.length ? chunk : chunk.subarray(from, from + n)
+      if (!this.client.write(part)) this.#up?.socket.pause()
+    }
+    // Bytes past the end of the response: the origin broke framing; do not reuse its connection.
+    if (fr.done) this.#finish(from + n === chunk.length)
+  }
+
+  upstreamEnd(): void {
+    if (this.#resState === R_BODY && this.#res?.body === 'close') {
+      this.#finish(false)
+      return
+    }
+    this.#upstreamGone(null)
+  }
+
+  upstreamClose(err: Error | null): void {
+    if (this.state === CLOSED || this.#resState === R_DONE) {
+      this.#up = null
+      return
+    }
+    this.#upstreamGone(err)
+  }
+
+  #upstreamGone(err: Error | null): void {
+    if (this.#resState === R_DONE) return
+    const up = this.#up
+    if (!this.#resStarted && up !== null) {
+      // A kept-alive connection the origin closed just as it was reused: try once on a fresh one.
+      if (up.uses > 0 && !this.#retried && this.#replayable && IDEMPOTENT.has(this.#req!.method)) {
+        this.#retried = true
+        up.owner = null
+        up.socket.destroy()
+        this.#up = null
+        this.#dispatch()
+        return
+      }
+    }
+    if (!this.#resStarted) {
+      this.#upstreamFailed(
+        err ? `connection failed: ${err.message}` : 'closed the connection without a response',
+      )
+      return
+    }
+    // Part of the response went to the client: it can only learn of the failure by the close.
+    this.ctx.log.warn(
+      { conn: this.id, destination: this.#rule!.destination.url, error: err?.message ?? 'closed early' },
+      'response cut short by the destination',
+    )
+    this.#abort()
+  }
+
+  upstreamDrain(): void {
+    if (this.state === BODY) this.client.resume()
+  }
+
+  upstreamTimeout(): void {
+    const rule = this.#rule!
+    if (!this.#resStarted) {
+      this.ctx.log.warn(
+        { conn: this.id, rule: rule.name, destination: rule.destination.url, timeoutMs: rule.timeout },
+        'destination timed out: 504',
+      )
+      this.#dropUpstream()
+      this.#synthetic(
+        504,
+        `sluice: destination ${rule.destination.url} did not answer within ${rule.timeout}ms`,
+      )
+      return
+    }
+    this.ctx.log.warn({ conn: this.id, destination: rule.destination.url }, 'response stalled; closing')
+    this.#abort()
+  }
+
+  #upstreamFailed(why: string): void {
+    const rule = this.#rule!
+    this.ctx.log.warn(
+      { conn: this.id, rule: rule.name, destination: rule.destination.url, error: why },
+      'bad upstream response: 502',
+    )
+    this.#dropUpstream()
+    this.#synthetic(502, `sluice: destination ${rule.destination.url} failed: ${why}`)
+  }
+
+  #dropUpstream(): void {
+    const up = this.#up
+    this.#up = null
+    if (up) {
+      up.owner = null
+      up.socket.destroy()
+    }
+  }
+
+  // -- ends of exchanges ---------------------------------------------------------------------
+
+  /** The response is complete. */
+  #finish(upstreamClean: boolean): void {
+    this.#resState = R_DONE
+    const up = this.#up
+    this.#up = null
+    const req = this.#req!
+    const res = this.#res!
+    if (up) {
+      up.socket.setTimeout(0)
+      up.socket.resume()
+      const reusable =
+        upstreamClean && this.#reqDone && res.keepAlive && res.body !== 'close' && req.minor === 1
+      up.pool.release(up, reusable)
+    }
+    this.#next()
+  }
+
+  /** After an exchange (or a synthetic answer): close, or wait for the next request. */
+  #next(): void {
+    this.#req = null
+    this.#rule = null
+    this.#body = null
+    this.#pending = null
+    this.#reqFraming = null
+    if (this.#closeAfter || !this.#reqDone) {
+      this.#close()
+      return
+    }
+    this.state = IDLE
+    this.client.setTimeout(this.ctx.spec.idleTimeout)
+    this.client.resume()
+    if (this.#buf !== null) this.#startHead()
+  }
+
+  /** Answer the current request with a text response; the connection stays if HTTP allows. */
+  #synthetic(status: number, text: string): void {
+    if (!this.#reqDone) this.#closeAfter = true
+    this.#resState = R_DONE
+    this.client.write(synthetic(status, text, this.#closeAfter))
+    if (this.#rule) this.ctx.countRequest(this.#rule, status)
+    this.#next()
+  }
+
+  #faultAnswer(f: HttpErrorFault, delay: number): void {
+    const answer = () => {
+      this.#timer = null
+      if (this.state === CLOSED) return
+      this.#synthetic(f.status, f.body)
+    }
+    // A body is not read: the connection cannot carry another request after the answer.
+    if (!this.#reqDone) this.#closeAfter = true
+    this.state = WAIT
+    if (delay > 0) this.#timer = setTimeout(answer, delay)
+    else answer()
+  }
+
+  /** The request is bad (or stalled) after its head: answer if nothing was answered yet, then close. */
+  #requestFailed(status: number, why: string): void {
+    this.#dropUpstream()
+    if (this.#resStarted) {
+      this.#abort()
+      return
+    }
+    this.#reject(status, why)
+  }
+
+  /** Refuse a request: a short text answer, then the connection closes. */
+  #reject(status: number, why: string): void {
+    this.ctx.log.warn({ conn: this.id, client: this.#ip(), status, error: why }, `request refused: ${status}`)
+    this.ctx.countRejected(status)
+    this.#dropUpstream()
+    this.state = CLOSED
+    this.client.removeListener('data', this.#onData)
+    this.client.end(synthetic(status, `sluice: ${why}`, true))
+    // Keep reading (and dropping) what the client still sends, so the close is not a reset.
+    this.client.resume()
+    this.client.setTimeout(2000)
+    this.#clearTimer()
+  }
+
+  /** Something broke mid-response: both sides go. */
+  #abort(): void {
+    this.state = CLOSED
+    this.#clearTimer()
+    this.#dropUpstream()
+    this.client.destroy()
+  }
+
+  #close(): void {
+    this.state = CLOSED
+    this.#clearTimer()
+    this.#dropUpstream()
+    this.client.end()
+    this.client.setTimeout(2000)
+  }
+
+  #clearTimer(): void {
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = null
+  }
+
+  /** The client connection is gone. */
+  closed(): void {
+    this.state = CLOSED
+    this.#clearTimer()
+    this.#dropUpstream()
+  }
+
+  // -- upgrades ------------------------------------------------------------------------------
+
+  #upgrade(buf: Buffer, end: number, res: ResponseHead): void {
+    const up = this.#up!
+    const s = up.socket
+    this.ctx.countRequest(this.#rule!, 101)
+    this.state = UPGRADED
+    this.#resState = R_DONE
+    up.owner = null
+    for (const ev of ['data', 'end', 'drain', 'timeout'] as const) s.removeAllListeners(ev)
+    const c = this.client
+    c.removeListener('data', this.#onData)
+    c.removeListener('end', this.#onEnd)
+    c.removeListener('drain', this.#onDrain)
+    c.removeListener('timeout', this.#onTimeout)
+    s.setTimeout(0)
+    this.client.setTimeout(0)
+    this.client.write(clientHead(buf, end, res.fields, false, true))
+    if (end < buf.length) this.client.write(buf.subarray(end))
+    const early = this.#buf
+    this.#buf = null
+    if (early) s.write(early)
+    this.#up = null
+    this.#pipe = new Pipe(this.client, s, { idleTimeout: 0, onClose: () => {} })
+  }
+}
