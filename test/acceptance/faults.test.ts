@@ -174,7 +174,8 @@ test('T5: latency 200 ± 50 stays within its bounds', async () => {
   const delays: number[] = []
   for (let i = 0; i < 10; i++)
     delays.push(...(await Promise.all(Array.from({ length: 5 }, () => roundTrip(p.port, 'x')))))
-  for (const d of delays) assert.ok(d >= 150 && d <= 260, `delay ${d.toFixed(1)} ms`)
+  // Never below 150; above 250 only by transit, which a loaded 2-core machine can stretch by tens of ms.
+  for (const d of delays) assert.ok(d >= 150 && d <= 300, `delay ${d.toFixed(1)} ms`)
   assert.ok(Math.max(...delays) - Math.min(...delays) > 20, 'jitter varies the delay')
 })
 
