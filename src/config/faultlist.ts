@@ -1,4 +1,4 @@
-// Pieces of app normalisation shared by every app kind: fault lists and TLS settings.
+// Pieces of app normalisation shared by every app kind: issue paths, fault lists, TLS settings.
 import { dirname, resolve } from 'node:path'
 import type { ConfigIssue } from '../errors.ts'
 import { checkFaultNames, type FaultSpec, parseFault } from '../faults/model.ts'
@@ -39,4 +39,13 @@ export function tlsSpec(raw: unknown, file: string | null): TlsSpec | null {
   const o = raw as { servername?: string; ca_file?: string; insecure?: boolean }
   const caFile = o.ca_file ? (file ? resolve(dirname(file), o.ca_file) : resolve(o.ca_file)) : null
   return { servername: o.servername ?? null, caFile, insecure: o.insecure ?? false }
+}
+
+/** Turn a valibot issue path into `apps[2].targets[0]`. */
+export function issuePath(path: readonly { key: unknown }[] | undefined, prefix = ''): string {
+  let out = prefix
+  for (const item of path ?? []) {
+    out += typeof item.key === 'number' ? `[${item.key}]` : out ? `.${String(item.key)}` : String(item.key)
+  }
+  return out
 }

@@ -6,7 +6,7 @@ import type { ConfigIssue } from '../errors.ts'
 import { httpFaultTypes } from '../faults/model.ts'
 import { hasControl } from '../http/head.ts'
 import { joinHostPort, type ListenAddress, parseListen } from './address.ts'
-import { parseFaults, tlsSpec } from './faultlist.ts'
+import { issuePath, parseFaults, tlsSpec } from './faultlist.ts'
 import { duration, faultList, int, listenEntry, optionalDuration, str, strict, typeName } from './schema.ts'
 import type { Destination, HeaderEdit, HeaderMatch, HttpAppSpec, HttpRuleSpec, TlsSpec } from './types.ts'
 import { parseSize } from './units.ts'
@@ -267,12 +267,7 @@ export function httpApp(
 ): HttpAppSpec | null {
   const parsed = v.safeParse(httpAppSchema, raw, { abortEarly: false })
   if (!parsed.success) {
-    for (const i of parsed.issues) {
-      let p = at
-      for (const item of i.path ?? [])
-        p += typeof item.key === 'number' ? `[${item.key}]` : `.${String(item.key)}`
-      issues.push({ path: p, message: i.message })
-    }
+    for (const i of parsed.issues) issues.push({ path: issuePath(i.path, at), message: i.message })
     return null
   }
   const a = parsed.output

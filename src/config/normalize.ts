@@ -4,12 +4,12 @@ import { isIP } from 'node:net'
 import * as v from 'valibot'
 import { ConfigError, type ConfigIssue } from '../errors.ts'
 import { joinHostPort, type ListenAddress, listenOverlaps, parseListen, parseTarget } from './address.ts'
-import { parseFaults, tlsSpec } from './faultlist.ts'
+import { issuePath, parseFaults, tlsSpec } from './faultlist.ts'
 import { httpApp } from './http.ts'
 import { nativeSchema, type TcpAppOutput, type TuningOutput, tcpAppSchema } from './schema.ts'
 import type { AdminSpec, AppSpec, Config, FormatName, TargetSpec, TcpAppSpec } from './types.ts'
 
-export { parseFaults } from './faultlist.ts'
+export { issuePath, parseFaults } from './faultlist.ts'
 
 export const defaultAdmin = '127.0.0.1:8474'
 
@@ -28,15 +28,6 @@ export const appDefaults = {
 
 export const healthDefaults = { interval: 2000, timeout: 1000, rise: 2, fall: 3 }
 export const passiveDefaults = { failures: 3, cooldown: 10_000 }
-
-/** Turn a valibot issue path into `apps[2].targets[0]`. */
-export function issuePath(path: readonly { key: unknown }[] | undefined, prefix = ''): string {
-  let out = prefix
-  for (const item of path ?? []) {
-    out += typeof item.key === 'number' ? `[${item.key}]` : out ? `.${String(item.key)}` : String(item.key)
-  }
-  return out
-}
 
 function issuesOf(result: { issues?: readonly v.BaseIssue<unknown>[] }, prefix = ''): ConfigIssue[] {
   return (result.issues ?? []).map((i) => ({ path: issuePath(i.path, prefix), message: i.message }))

@@ -3,10 +3,11 @@
 // response back the same way, then the next request. Bodies stream with backpressure both ways;
 // only small Content-Length request bodies are read whole first (so a short body never reaches an
 // origin). Upgrades (WebSocket) become a plain byte pipe after the 101.
+import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { HttpErrorFault } from '../faults/model.ts'
 import { Pipe } from '../net/pipe.ts'
-import type { Tracked } from '../net/service.ts'
+import { ByteCount, type Tracked } from '../net/service.ts'
 import { type Framing, framing } from './body.ts'
 import {
   canStartRequest,
@@ -41,24 +42,8 @@ export function synthetic(status: number, body: string, close: boolean): Buffer 
   const text = body.endsWith('\n') || body === '' ? body : `${body}\n`
   const len = Buffer.byteLength(text)
   return Buffer.from(
-    `HTTP/1.1 ${status} ${reasons[status] ?? 'Error'}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${len}\r\nServer: sluice\r\n${close ? 'Connection: close\r\n' : ''}\r\n${text}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${len}\r\nServer: sluice\r\n${close ? 'Connection: close\r\n' : ''}\r\n${text}`,
   )
-}
-
-const reasons: Record<number, string> = {
-  200: 'OK',
-  400: 'Bad Request',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  408: 'Request Timeout',
-  429: 'Too Many Requests',
-  431: 'Request Header Fields Too Large',
-  500: 'Internal Server Error',
-  501: 'Not Implemented',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
 }
 
 export class HttpConnection implements Tracked, UpstreamOwner {
@@ -94,10 +79,11 @@ export class HttpConnection implements Tracked, UpstreamOwner {
   #closeAfter = false
   #sentAt = 0
   #delayAfter = 0
+  /** A to-upstream fault delay for a buffered body, applied when its last byte arrives. */
+  #bufferedDelay = 0
   #timer: NodeJS.Timeout | null = null
   #pipe: Pipe | null = null
-  #in = 0
-  #out = 0
+  readonly #bytes = new ByteCount()
 
   constructor(client: Socket, ctx: HttpContext, slot: HttpSlot) {
     this.client = client
@@ -121,11 +107,6 @@ export class HttpConnection implements Tracked, UpstreamOwner {
     }
   }
 
-  /** At shutdown, an idle keep-alive connection ends at once; one with a request in flight finishes it first. */
-  get idle(): boolean {
-    return this.state === IDLE
-  }
-
   /** Shutdown began: finish the exchange in flight, then close; close at once when idle. */
   drain(): void {
     this.#closeAfter = true
@@ -133,12 +114,7 @@ export class HttpConnection implements Tracked, UpstreamOwner {
   }
 
   flushBytes(): void {
-    const read = this.client.bytesRead
-    const written = this.client.bytesWritten
-    this.slot.bytesIn.value += read - this.#in
-    this.slot.bytesOut.value += written - this.#out
-    this.#in = read
-    this.#out = written
+    this.#bytes.flush(this.client, this.slot)
   }
 
   // -- client side ---------------------------------------------------------------------------
@@ -246,8 +222,6 @@ export class HttpConnection implements Tracked, UpstreamOwner {
       else this.#pipelined(rest)
     }
   }
-
-  #bufferedDelay = 0
 
   /** Bytes after a complete request: the next request (kept for later), or garbage (refused now). */
   #pipelined(rest: Buffer): boolean {

@@ -73,12 +73,12 @@ export function hasControl(value: string): boolean {
 const DIGITS = /^\d{1,15}$/
 
 /** Split a head (through its final CRLFCRLF) into its first line and fields; throws HeadError(`status`). */
-function splitHead(text: string, limits: HeadLimits, status: number): { first: string; fields: Fields } {
+function splitHead(text: string, maxHeaders: number, status: number): { first: string; fields: Fields } {
   const lines = text.split('\r\n')
   // lines ends with two empty strings (the final CRLFCRLF).
   const count = lines.length - 2
-  if (count - 1 > limits.maxHeaders)
-    throw new HeadError(status === 400 ? 431 : status, `more than ${limits.maxHeaders} header fields`)
+  if (count - 1 > maxHeaders)
+    throw new HeadError(status === 400 ? 431 : status, `more than ${maxHeaders} header fields`)
   const fields: Fields = { names: [], lower: [], values: [] }
   for (let i = 1; i < count; i++) {
     const line = lines[i]!
@@ -138,7 +138,7 @@ function contentLength(f: Fields, status: number): number | null {
 export function parseRequest(buf: Buffer, end: number, limits: HeadLimits): RequestHead {
   if (end > limits.maxHeaderSize)
     throw new HeadError(431, `request head larger than ${limits.maxHeaderSize} bytes`)
-  const { first, fields } = splitHead(buf.toString('latin1', 0, end), limits, 400)
+  const { first, fields } = splitHead(buf.toString('latin1', 0, end), limits.maxHeaders, 400)
   // A bare CR or LF fails the request line pattern or the field value check.
   const m = REQUEST_LINE.exec(first)
   if (!m) throw new HeadError(400, `malformed request line ${JSON.stringify(first.slice(0, 60))}`)
@@ -187,11 +187,7 @@ export function parseRequest(buf: Buffer, end: number, limits: HeadLimits): Requ
 export function parseResponse(buf: Buffer, end: number, method: string, limits: HeadLimits): ResponseHead {
   if (end > limits.maxHeaderSize)
     throw new HeadError(502, `response head larger than ${limits.maxHeaderSize} bytes`)
-  const { first, fields } = splitHead(
-    buf.toString('latin1', 0, end),
-    { ...limits, maxHeaders: limits.maxHeaders * 2 },
-    502,
-  )
+  const { first, fields } = splitHead(buf.toString('latin1', 0, end), limits.maxHeaders * 2, 502)
   const m = STATUS_LINE.exec(first)
   if (!m) throw new HeadError(502, `malformed status line ${JSON.stringify(first.slice(0, 60))}`)
   const minor = Number(m[1])

@@ -2,7 +2,7 @@
 // the head sent upstream (hop-by-hop fields removed, header edits, Host, X-Forwarded-*, Forwarded).
 // Rules are compiled once per config; the per-request work is one pass over the fields.
 import type { Destination, HeaderEdit, HeaderMatch, HttpAppSpec, HttpRuleSpec } from '../config/types.ts'
-import { type Fields, HOP_BY_HOP, type RequestHead, tokens } from './head.ts'
+import { type Fields, getField, HOP_BY_HOP, type RequestHead, tokens } from './head.ts'
 
 /** A rule ready to use: its conditions, where it sends, and its edits folded into drop + append. */
 export interface CompiledRule {
@@ -137,7 +137,7 @@ function node(ip: string): string {
 export function upstreamHead(req: RequestHead, rule: CompiledRule, info: ForwardInfo): string {
   const f = req.fields
   const dest = rule.destination
-  const connectionTokens = tokens(fieldValues(f, 'connection'))
+  const connectionTokens = tokens(getField(f, 'connection'))
   const listed = connectionTokens.filter((t) => t !== 'close' && t !== 'keep-alive' && t !== 'upgrade')
   const host = rule.host ?? (info.preserveHost && req.host !== null ? req.host : dest.authority)
   const fw = info.forwarded
@@ -179,14 +179,6 @@ export function upstreamHead(req: RequestHead, rule: CompiledRule, info: Forward
   return `${head}\r\n`
 }
 
-/** Every value of a field, joined (null when absent). */
-function fieldValues(f: Fields, lower: string): string | null {
-  let out: string | null = null
-  for (let i = 0; i < f.lower.length; i++)
-    if (f.lower[i] === lower) out = out === null ? f.values[i]! : `${out}, ${f.values[i]}`
-  return out
-}
-
 /**
  * The response head for the client: hop-by-hop fields removed (the raw bytes are reused when
  * there are none), `Connection: close` added when the client connection ends after this response.
@@ -203,7 +195,7 @@ export function clientHead(
   if (!hop && !close) return raw.subarray(0, end)
   const text = raw.toString('latin1', 0, end)
   const firstLine = text.slice(0, text.indexOf('\r\n'))
-  const listed = tokens(fieldValues(f, 'connection'))
+  const listed = tokens(getField(f, 'connection'))
   let head = `${firstLine}\r\n`
   for (let i = 0; i < f.lower.length; i++) {
     const lower = f.lower[i]!

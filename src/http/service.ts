@@ -1,14 +1,12 @@
 // The http service: one app's listeners, its compiled dispatch rules, an upstream connection pool
 // per destination, its HTTP faults and metrics. Connections (exchange.ts) read everything through
 // this object, so a reload's new rules apply to the next request of every open connection.
-import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
-import { createSecureContext, getCACertificates } from 'node:tls'
 import type { Destination, HttpAppSpec } from '../config/types.ts'
 import { FaultSet, type FaultSetSpec } from '../faults/faultset.ts'
 import type { HttpErrorFault, LatencyFault } from '../faults/model.ts'
 import { sampleDelay } from '../faults/random.ts'
-import { type DialTls, sniFor } from '../net/dial.ts'
+import { type DialTls, dialTls } from '../net/dial.ts'
 import type { DnsCache } from '../net/dns.ts'
 import type { ListenerContext, Service } from '../net/service.ts'
 import type { Logger } from '../observe/logger.ts'
@@ -137,19 +135,10 @@ export class HttpService implements Service, HttpContext {
     if (!d.tls) return null
     let t = this.#tls.get(d.key)
     if (!t) {
-      const ca = [...getCACertificates('default')]
-      if (d.tls.caFile) {
-        try {
-          ca.push(readFileSync(d.tls.caFile, 'utf8'))
-        } catch (err) {
-          this.log.error({ destination: d.url, error: (err as Error).message }, 'cannot read the CA file')
-        }
-      }
-      t = {
-        servername: d.tls.servername ?? sniFor(d.host),
-        secureContext: createSecureContext({ ca }),
-        insecure: d.tls.insecure,
-      }
+      const caFile = d.tls.caFile
+      t = dialTls(d.tls, d.host, (err) =>
+        this.log.error({ destination: d.url, caFile, error: err.message }, 'cannot read the CA file'),
+      )
       this.#tls.set(d.key, t)
     }
     return t

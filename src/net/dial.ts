@@ -1,8 +1,17 @@
 // Dial one target: resolve through the DNS cache, then try its addresses in order, each within the
 // connect timeout; optionally PostgreSQL's SSLRequest and a TLS handshake on top. Failures come
 // back as ConnectError with a reason (refused, timeout, unresolvable, tls, …).
+
+import { readFileSync } from 'node:fs'
 import { connect, isIP, type Socket } from 'node:net'
-import { type ConnectionOptions, type SecureContext, type TLSSocket, connect as tlsConnect } from 'node:tls'
+import {
+  type ConnectionOptions,
+  createSecureContext,
+  getCACertificates,
+  type SecureContext,
+  type TLSSocket,
+  connect as tlsConnect,
+} from 'node:tls'
 import { ConnectError, connectReason } from '../errors.ts'
 import type { DnsCache } from './dns.ts'
 
@@ -158,6 +167,30 @@ function connectOne(address: string, target: DialTarget, opts: DialOptions): Pro
 /** Milliseconds the last successful connect of `socket` took (set by dial). */
 export function connectTime(socket: Socket): number {
   return (socket as Socket & { connectMs?: number }).connectMs ?? 0
+}
+
+/**
+ * TLS settings towards `host`: the system CAs plus `caFile` (PEM). An unreadable CA file is
+ * reported through `onCaError` and the system CAs still apply.
+ */
+export function dialTls(
+  tls: { servername: string | null; caFile: string | null; insecure: boolean },
+  host: string,
+  onCaError: (err: Error) => void,
+): DialTls {
+  const ca = [...getCACertificates('default')]
+  if (tls.caFile) {
+    try {
+      ca.push(readFileSync(tls.caFile, 'utf8'))
+    } catch (err) {
+      onCaError(err as Error)
+    }
+  }
+  return {
+    servername: tls.servername ?? sniFor(host),
+    secureContext: createSecureContext({ ca }),
+    insecure: tls.insecure,
+  }
 }
 
 /** The name to send as SNI for a host: the name itself, none for an IP address. */

@@ -1,5 +1,6 @@
 // What a listener hands an accepted socket to, whatever the service (tcp now; http and tunnel later).
 import type { Socket } from 'node:net'
+import type { Series } from '../observe/series.ts'
 
 /** A live connection a listener tracks, so it can drain or end it and count its bytes. */
 export interface Tracked {
@@ -29,4 +30,19 @@ export interface Service {
   handle(socket: Socket, listener: ListenerContext): void
   /** The app was removed: release what it holds (metric series); its connections drain with their listeners. */
   close(): void
+}
+
+/** A client socket's bytes since the last flush, added to the listener's counters. */
+export class ByteCount {
+  #in = 0
+  #out = 0
+
+  flush(socket: Socket, into: { bytesIn: Series; bytesOut: Series }): void {
+    const read = socket.bytesRead
+    const written = socket.bytesWritten
+    into.bytesIn.value += read - this.#in
+    into.bytesOut.value += written - this.#out
+    this.#in = read
+    this.#out = written
+  }
 }

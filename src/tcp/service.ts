@@ -1,18 +1,16 @@
 // The tcp service: for each accepted client, try the app's targets in strategy order until one
 // connects (failover), then pipe bytes, through the app's and the target's faults when it has any.
 // No target: reset the client (or accept and close it) and say why.
-import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
-import { createSecureContext, getCACertificates } from 'node:tls'
 import { type Target, Upstream } from '../balance/upstream.ts'
 import type { TargetSpec, TcpAppSpec } from '../config/types.ts'
 import { ConnectError } from '../errors.ts'
 import { ConnectionFaults } from '../faults/connection.ts'
 import { FaultSet, type FaultSetSpec } from '../faults/faultset.ts'
-import { connectTime, type DialTls, dial, sniFor } from '../net/dial.ts'
+import { connectTime, type DialTls, dial, dialTls } from '../net/dial.ts'
 import type { DnsCache } from '../net/dns.ts'
 import { Pipe } from '../net/pipe.ts'
-import type { ListenerContext, Service, Tracked } from '../net/service.ts'
+import { ByteCount, type ListenerContext, type Service, type Tracked } from '../net/service.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
 import type { HistogramSeries, Series } from '../observe/series.ts'
@@ -45,8 +43,7 @@ class TcpConnection implements Tracked {
   /** The upstream socket being connected, destroyed to cancel when the client goes away. */
   pending: Socket | null = null
   done = false
-  #in = 0
-  #out = 0
+  readonly #bytes = new ByteCount()
 
   constructor(client: Socket, listener: ListenerContext) {
     this.client = client
@@ -68,12 +65,7 @@ class TcpConnection implements Tracked {
   }
 
   flushBytes(): void {
-    const read = this.client.bytesRead
-    const written = this.client.bytesWritten
-    this.slot.bytesIn.value += read - this.#in
-    this.slot.bytesOut.value += written - this.#out
-    this.#in = read
-    this.#out = written
+    this.#bytes.flush(this.client, this.slot)
   }
 }
 
@@ -409,27 +401,18 @@ function closeClient(client: Socket): void {
   setTimeout(() => client.destroy(), 2000).unref()
 }
 
-/** TLS settings per target key: system CAs plus the target's CA file, built once per config. */
+/** TLS settings per target key, built once per config. */
 function tlsContexts(targets: TargetSpec[], log: Logger): Map<string, DialTls> {
   const out = new Map<string, DialTls>()
   for (const t of targets) {
     if (!t.tls || out.has(t.key)) continue
-    const ca = [...getCACertificates('default')]
-    if (t.tls.caFile) {
-      try {
-        ca.push(readFileSync(t.tls.caFile, 'utf8'))
-      } catch (err) {
-        log.error(
-          { target: t.key, caFile: t.tls.caFile, error: (err as Error).message },
-          'cannot read the CA file',
-        )
-      }
-    }
-    out.set(t.key, {
-      servername: t.tls.servername ?? sniFor(t.host),
-      secureContext: createSecureContext({ ca }),
-      insecure: t.tls.insecure,
-    })
+    const caFile = t.tls.caFile
+    out.set(
+      t.key,
+      dialTls(t.tls, t.host, (err) =>
+        log.error({ target: t.key, caFile, error: err.message }, 'cannot read the CA file'),
+      ),
+    )
   }
   return out
 }
