@@ -1,11 +1,12 @@
 // Shared test helpers: run the built CLI as a child process, read its JSON logs, poll with a
 // deadline, and talk to it over real loopback sockets.
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after } from 'node:test'
+import { promisify } from 'node:util'
 
 export const root = resolve(import.meta.dirname, '..')
 export const cli = join(root, 'dist', 'cli', 'main.js')
@@ -322,4 +323,18 @@ export function testScope() {
       return e
     },
   }
+}
+
+/** curl with the given arguments; resolves with status, headers text and body. */
+export async function curl(args: string[]): Promise<{ status: number; head: string; body: string }> {
+  const { stdout } = await promisify(execFile)('curl', ['-s', '-i', '--max-time', '10', ...args], {
+    encoding: 'latin1',
+    maxBuffer: 8 << 20,
+  })
+  // Interim responses (100 Continue) come first; the final one is the last head.
+  const parts = stdout.split('\r\n\r\n')
+  let i = 0
+  while (/^HTTP\/1\.1 1\d\d/.test(parts[i] ?? '') && i < parts.length - 1) i++
+  const head = parts[i] ?? ''
+  return { status: Number(head.split(' ')[1]), head, body: parts.slice(i + 1).join('\r\n\r\n') }
 }

@@ -2,8 +2,9 @@
 // (--with-latency, --latency-mean, …, --duration) build a config in memory, run on the same engine
 // as `sluice run` (admin API included), and end after --duration.
 import { readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { resolve } from 'node:path'
-import { type Mapping, mappingGrammar, parseMapping, tlsProtocols } from '../config/mapping.ts'
+import { type Mapping, mappingGrammar, type Protocol, parseMapping, tlsProtocols } from '../config/mapping.ts'
 import { normalizeConfigObject } from '../config/normalize.ts'
 import { parseDuration } from '../config/units.ts'
 import { SluiceError } from '../errors.ts'
@@ -42,11 +43,19 @@ default side server and direction ingress, i.e. on data coming back from the rem
   --with-packet-loss --packet-loss-rate R (0.05) --packet-loss-correlation C (0)
                    --packet-loss-side --packet-loss-direction --packet-loss-sched
   --with-blackhole --blackhole-side --blackhole-direction --blackhole-sched
+  --with-http-response --http-response-status N (500) --http-response-body TEXT ("")
+                   --http-response-trigger-probability P (1) --http-response-sched
+                   (http and https mappings: answer a share of requests without forwarding them)
+
+http:// and https:// mappings forward HTTP/1.1 requests (Host becomes the remote's). Latency there
+is added once per request (before the response; side client + direction ingress: before the request);
+the byte-level faults (jitter, bandwidth, packet loss, blackhole, --latency-per-read-write) act on
+the bytes to and from the remote.
 
 SCHED: windows "start:T,duration:T" separated by ";", T a duration or a percentage of --duration.
 `
 
-const families = ['latency', 'jitter', 'bandwidth', 'packet-loss', 'blackhole'] as const
+const families = ['latency', 'jitter', 'bandwidth', 'packet-loss', 'blackhole', 'http-response'] as const
 
 const str = { type: 'string' } as const
 const bool = { type: 'boolean' } as const
@@ -93,6 +102,13 @@ const options = {
   'blackhole-side': str,
   'blackhole-direction': str,
   'blackhole-sched': str,
+  'with-http-response': bool,
+  'http-response-status': str,
+  'http-response-body': str,
+  'http-response-trigger-probability': str,
+  'http-response-sched': str,
+  'http-response-side': str,
+  'http-response-direction': str,
 } as const
 
 type Values = Record<string, string | boolean | string[] | undefined>
@@ -221,6 +237,17 @@ export function faultsFromFlags(v: Values, runDuration: number | null): Record<s
         rate: num(v, 'packet-loss-rate', { max: 1, def: 0.05 }),
         correlation: num(v, 'packet-loss-correlation', { max: 1, def: 0 }),
       })
+    } else if (family === 'http-response') {
+      const status = num(v, 'http-response-status', { min: 200, max: 599, def: 500 })!
+      if (!Number.isInteger(status))
+        throw usage(`--http-response-status must be a whole number, not "${v['http-response-status']}"`)
+      out.push({
+        type: 'http_error',
+        ...(sched !== undefined ? { schedule: sched } : {}),
+        status,
+        body: (v['http-response-body'] as string | undefined) ?? '',
+        probability: num(v, 'http-response-trigger-probability', { max: 1, def: 1 }),
+      })
     } else {
       out.push({ type: 'blackhole', ...common })
     }
@@ -228,36 +255,110 @@ export function faultsFromFlags(v: Values, runDuration: number | null): Record<s
   return out
 }
 
-/** The native config for the mappings and faults. */
+/** Faults an http/https mapping applies per request; the rest act on the bytes to the remote. */
+function perRequest(f: Record<string, unknown>): boolean {
+  return f.type === 'http_error' || (f.type === 'latency' && f.mode === 'once')
+}
+
+const httpProtocols: readonly Protocol[] = ['http', 'https']
+
+/** Whether a mapping needs an internal byte-level hop (an http mapping with byte-level faults). */
+export function needsBytePort(m: Mapping, faults: Record<string, unknown>[]): boolean {
+  return httpProtocols.includes(m.protocol) && faults.some((f) => !perRequest(f))
+}
+
+/**
+ * The native config for the mappings and faults. tcp, tls and psql mappings are tcp apps. http and
+ * https mappings are http apps (Host rewritten to the remote's, nothing added); when byte-level faults
+ * are asked for too, the http app sends to a tcp app on `bytePorts.get(listen port)` (127.0.0.1) that
+ * carries those faults and the TLS to the remote.
+ */
 export function proxyConfigDoc(
   mappings: Mapping[],
   faults: Record<string, unknown>[],
   tls: { caFile: string | null; insecure: boolean },
+  bytePorts: ReadonlyMap<number, number> = new Map(),
 ): Record<string, unknown> {
-  return {
-    drain_timeout: '2s',
-    apps: mappings.map((m) => {
-      const address = m.host.includes(':') ? `[${m.host}]:${m.port}` : `${m.host}:${m.port}`
+  const tlsDoc = {
+    ...(tls.caFile ? { ca_file: tls.caFile } : {}),
+    ...(tls.insecure ? { insecure: true } : {}),
+  }
+  const apps: Record<string, unknown>[] = []
+  for (const m of mappings) {
+    const name = `proxy-${m.listen.port}`
+    const listen = [m.listen.host === null ? m.listen.port : m.listen.key]
+    const hostPart = m.host.includes(':') ? `[${m.host}]` : m.host
+    const address = `${hostPart}:${m.port}`
+    const tcpApp = (appName: string, appListen: unknown[], appFaults: Record<string, unknown>[]) => {
       const target: Record<string, unknown> = { address }
-      if (tlsProtocols.includes(m.protocol)) {
-        target.tls = {
-          ...(tls.caFile ? { ca_file: tls.caFile } : {}),
-          ...(tls.insecure ? { insecure: true } : {}),
-        }
-      }
+      if (tlsProtocols.includes(m.protocol)) target.tls = tlsDoc
       if (m.protocol === 'psqls') target.starttls = 'postgres'
       return {
-        name: `proxy-${m.listen.port}`,
-        listen: [m.listen.host === null ? m.listen.port : m.listen.key],
+        name: appName,
+        listen: appListen,
         targets: [target],
         // No passive ejection: a fault session should see every failure, not skip the one target.
         passive: false,
-        faults,
+        faults: appFaults,
         // The client side stays clear text: a client asking for SSL is told no, sluice does the TLS.
         ...(m.protocol === 'psqls' ? { postgres_client_ssl: 'refuse' } : {}),
       }
-    }),
+    }
+    if (!httpProtocols.includes(m.protocol)) {
+      apps.push(
+        tcpApp(
+          name,
+          listen,
+          faults.filter((f) => f.type !== 'http_error'),
+        ),
+      )
+      continue
+    }
+    const remote = `${m.protocol}://${address}`
+    const http: Record<string, unknown> = {
+      name,
+      kind: 'http',
+      listen,
+      destination: remote,
+      // A fault proxy stays out of the way: no X-Forwarded-* or Forwarded added.
+      forwarded: {
+        x_forwarded_for: false,
+        x_forwarded_proto: false,
+        x_forwarded_host: false,
+        forwarded: false,
+      },
+      faults: faults.filter(perRequest),
+    }
+    if (m.protocol === 'https' && Object.keys(tlsDoc).length) http.tls = tlsDoc
+    const bytePort = bytePorts.get(m.listen.port)
+    if (needsBytePort(m, faults)) {
+      if (bytePort === undefined) throw new Error(`no internal port for ${m.text}`)
+      const implied = m.protocol === 'https' ? 443 : 80
+      http.destination = `http://127.0.0.1:${bytePort}`
+      http.headers = { set: { Host: m.port === implied ? hostPart : address } }
+      apps.push(
+        http,
+        tcpApp(
+          `${name}-bytes`,
+          [`127.0.0.1:${bytePort}`],
+          faults.filter((f) => !perRequest(f)),
+        ),
+      )
+    } else apps.push(http)
   }
+  return { drain_timeout: '2s', apps }
+}
+
+/** A port free on 127.0.0.1 right now, from the kernel. */
+function kernelPort(): Promise<number> {
+  return new Promise((resolveP, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolveP(port))
+    })
+  })
 }
 
 export async function proxy(argv: string[]): Promise<number | null> {
@@ -292,7 +393,21 @@ export async function proxy(argv: string[]): Promise<number | null> {
     }
   }
   const faults = faultsFromFlags(values as Values, runDuration)
-  const doc = proxyConfigDoc(mappings, faults, { caFile, insecure: Boolean(values['upstream-insecure']) })
+  if (
+    faults.some((f) => f.type === 'http_error') &&
+    !mappings.some((m) => httpProtocols.includes(m.protocol))
+  )
+    throw usage(
+      '--with-http-response answers HTTP requests: it needs at least one http:// or https:// mapping',
+    )
+  const bytePorts = new Map<number, number>()
+  for (const m of mappings) if (needsBytePort(m, faults)) bytePorts.set(m.listen.port, await kernelPort())
+  const doc = proxyConfigDoc(
+    mappings,
+    faults,
+    { caFile, insecure: Boolean(values['upstream-insecure']) },
+    bytePorts,
+  )
   let running: Awaited<ReturnType<typeof startEngine>>
   try {
     const config = normalizeConfigObject(doc, '<command line>', runDuration)

@@ -38,8 +38,9 @@ const R_DONE = 2
 let nextId = 1
 
 /** The plain-text answers sluice itself gives (errors and faults). */
-export function synthetic(status: number, body: string, close: boolean): Buffer {
-  const text = body.endsWith('\n') || body === '' ? body : `${body}\n`
+/** sluice's own answers end their text with a newline; an injected fault's body is sent exactly as given. */
+export function synthetic(status: number, body: string, close: boolean, exact = false): Buffer {
+  const text = exact || body.endsWith('\n') || body === '' ? body : `${body}\n`
   const len = Buffer.byteLength(text)
   return Buffer.from(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${len}\r\nServer: sluice\r\n${close ? 'Connection: close\r\n' : ''}\r\n${text}`,
@@ -595,10 +596,10 @@ export class HttpConnection implements Tracked, UpstreamOwner {
   }
 
   /** Answer the current request with a text response; the connection stays if HTTP allows. */
-  #synthetic(status: number, text: string): void {
+  #synthetic(status: number, text: string, exact = false): void {
     if (!this.#reqDone) this.#closeAfter = true
     this.#resState = R_DONE
-    this.client.write(synthetic(status, text, this.#closeAfter))
+    this.client.write(synthetic(status, text, this.#closeAfter, exact))
     if (this.#rule) this.ctx.countRequest(this.#rule, status)
     this.#next()
   }
@@ -607,7 +608,7 @@ export class HttpConnection implements Tracked, UpstreamOwner {
     const answer = () => {
       this.#timer = null
       if (this.state === CLOSED) return
-      this.#synthetic(f.status, f.body)
+      this.#synthetic(f.status, f.body, true)
     }
     // A body is not read: the connection cannot carry another request after the answer.
     if (!this.#reqDone) this.#closeAfter = true

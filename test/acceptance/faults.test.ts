@@ -92,6 +92,7 @@ async function roundTrip(port: number, data: Buffer | string, socket?: Socket): 
       got += d.length
       if (got >= want) {
         s.removeListener('data', onData)
+        s.removeListener('error', reject)
         if (!socket) s.destroy()
         resolve(performance.now() - t0)
       }

@@ -1,12 +1,16 @@
 // Acceptance: ../shared/acceptance/faults.md, the mapping CLI (M1-M6): `sluice proxy` as a child
 // process, TLS and PostgreSQL remotes on loopback, certificates made in the test.
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { createServer as createHttpServer, type IncomingMessage } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { test } from 'node:test'
 import { createServer as createTlsServer } from 'node:tls'
+import { promisify } from 'node:util'
 import { echoServer } from '../../src/testkit/fixtures.ts'
 import { freePort } from '../../src/testkit/ports.ts'
-import { exchange, getJson, openEcho, type SluiceProcess, testScope } from '../helpers.ts'
+import { curl, exchange, getJson, openEcho, type SluiceProcess, testScope } from '../helpers.ts'
 import { psql, startPostgres } from '../postgres.ts'
 import { makeCa, makeCert } from '../tls-certs.ts'
 
@@ -98,8 +102,13 @@ test('M4: the protocol implies the port when the mapping omits it', async () => 
   type Status = { apps: { name: string; targets: { address: string }[] }[] }
   const status = await getJson<Status>(`${await p.admin()}/status`)
   const target = (port: number) => status.apps.find((x) => x.name === `proxy-${port}`)!.targets[0]!.address
-  assert.equal(target(a), 'localhost:443')
-  assert.equal(target(b), 'localhost:80')
+  // http and https mappings forward requests: their destination is a URL, shown in the start line.
+  const started = await p.waitLog((l) => Array.isArray(l.apps), 'the start line')
+  const destination = (port: number) =>
+    (started.apps as { name: string; destination?: string }[]).find((x) => x.name === `proxy-${port}`)!
+      .destination
+  assert.equal(destination(a), 'https://localhost:443')
+  assert.equal(destination(b), 'http://localhost:80')
   assert.equal(target(c), 'localhost:5432')
   assert.equal(target(d), 'localhost:5432')
 })
@@ -213,4 +222,153 @@ test('M6: fault flags mean what they mean in fault; --duration ends the process'
   const started = performance.now()
   assert.equal((await q.exited).code, 0)
   assert.ok(performance.now() - started < 3000)
+})
+
+/** An HTTP(S) origin on loopback that answers with the Host it saw and `size` bytes of body. */
+async function httpOrigin(opts: { tls?: { cert: string; key: string }; size?: number } = {}) {
+  const seen: IncomingMessage['headers'][] = []
+  const handler = (req: IncomingMessage, res: import('node:http').ServerResponse) => {
+    seen.push(req.headers)
+    req.resume()
+    const body = Buffer.alloc(opts.size ?? 0, 'b')
+    res.writeHead(200, { 'x-seen-host': String(req.headers.host), 'content-length': body.length })
+    res.end(body)
+  }
+  const server = opts.tls
+    ? createHttpsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) }, handler)
+    : createHttpServer(handler)
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
+  t.defer(() => new Promise<void>((r) => server.close(() => r())))
+  t.defer(() => server.closeAllConnections())
+  return { port: (server.address() as { port: number }).port, seen }
+}
+
+test("M7: http:// and https:// mappings forward requests with the remote's Host, adding nothing", async () => {
+  const ca = makeCa(t.tmp.dir, 'm7ca')
+  const cert = makeCert(t.tmp.dir, ca, 'm7server', { cn: 'localhost', dns: ['localhost'] })
+  const plain = await httpOrigin()
+  const secure = await httpOrigin({ tls: cert })
+  const [a, b] = [await freePort(), await freePort()]
+  await sluiceProxy([
+    '--proxy',
+    `${a}=http://localhost:${plain.port}`,
+    '--proxy',
+    `${b}=https://localhost:${secure.port}`,
+    '--upstream-ca',
+    ca.cert,
+  ])
+  const r = await curl([`http://127.0.0.1:${a}/p?q=1`])
+  assert.equal(r.status, 200)
+  assert.match(r.head, new RegExp(`x-seen-host: localhost:${plain.port}`, 'i'))
+  const s = await curl([`http://127.0.0.1:${b}/`])
+  assert.equal(s.status, 200)
+  assert.match(s.head, new RegExp(`x-seen-host: localhost:${secure.port}`, 'i'))
+  for (const h of [...plain.seen, ...secure.seen]) {
+    assert.equal(h['x-forwarded-for'], undefined)
+    assert.equal(h.forwarded, undefined)
+  }
+})
+
+test('M8: --with-http-response answers a share of requests with the status and body given', async () => {
+  const origin = await httpOrigin()
+  const [all, some, none] = [await freePort(), await freePort(), await freePort()]
+  const flags = (p: string) => [
+    '--with-http-response',
+    '--http-response-status',
+    '418',
+    '--http-response-body',
+    'short and stout',
+    '--http-response-trigger-probability',
+    p,
+  ]
+  const p = await sluiceProxy(['--proxy', `${all}=http://127.0.0.1:${origin.port}`, ...flags('1')])
+  const r = await curl([`http://127.0.0.1:${all}/`])
+  assert.equal(r.status, 418)
+  assert.equal(r.body, 'short and stout')
+  assert.equal(origin.seen.length, 0, 'an injected answer never reaches the remote')
+  const faults = (
+    await getJson<{ faults: Record<string, unknown>[] }>(`${await p.admin()}/apps/proxy-${all}/faults`)
+  ).faults
+  assert.deepEqual(
+    faults.map((f) => [f.type, f.status, f.body]),
+    [['http_error', 418, 'short and stout']],
+  )
+
+  await sluiceProxy(['--proxy', `${none}=http://127.0.0.1:${origin.port}`, ...flags('0')])
+  for (let i = 0; i < 5; i++) assert.equal((await curl([`http://127.0.0.1:${none}/`])).status, 200)
+
+  // Probability 0.5 over 200 requests on one keep-alive connection: the split is far from 0 and 200.
+  await sluiceProxy(['--proxy', `${some}=http://127.0.0.1:${origin.port}`, ...flags('0.5')])
+  const urls = Array.from({ length: 200 }, () => `http://127.0.0.1:${some}/`)
+  const { stdout } = await promisify(execFile)('curl', [
+    '-s',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}\\n',
+    ...urls,
+  ])
+  // Bodies go to stdout too (-o applies to the first URL only): each line ends with its status.
+  const codes = stdout
+    .trim()
+    .split('\n')
+    .map((line) => line.slice(-3))
+  assert.equal(codes.length, 200)
+  const teapots = codes.filter((c) => c === '418').length
+  assert.equal(teapots + codes.filter((c) => c === '200').length, 200)
+  assert.ok(teapots > 60 && teapots < 140, `${teapots} of 200 answered 418`)
+})
+
+test('M9: on an http mapping, latency is per request and byte-level faults still act on the bytes', async () => {
+  const origin = await httpOrigin({ size: 40_000 })
+  const port = await freePort()
+  const p = await sluiceProxy([
+    '--proxy',
+    `${port}=http://localhost:${origin.port}`,
+    '--with-latency',
+    '--latency-mean',
+    '150',
+    '--with-bandwidth',
+    '--bandwidth-rate',
+    '40',
+    '--bandwidth-unit',
+    'kbps',
+  ])
+  const t0 = performance.now()
+  const r = await curl([`http://127.0.0.1:${port}/big`])
+  const took = performance.now() - t0
+  assert.equal(r.status, 200)
+  assert.equal(r.body.length, 40_000)
+  assert.match(r.head, new RegExp(`x-seen-host: localhost:${origin.port}`, 'i'))
+  // 150 ms before the response, then 40 kB at 40 kB/s: about 1150 ms; unfaulted this takes a few ms.
+  assert.ok(took >= 900, `took ${took.toFixed(0)} ms`)
+  type Status = { apps: { name: string; kind: string; faults: { type: string }[] }[] }
+  const apps = (await getJson<Status>(`${await p.admin()}/status`)).apps
+  assert.deepEqual(
+    apps.map((a) => [a.name, a.kind, a.faults.map((f) => f.type)]),
+    [
+      [`proxy-${port}`, 'http', ['latency']],
+      [`proxy-${port}-bytes`, 'tcp', ['bandwidth']],
+    ],
+  )
+})
+
+test('M10: --with-http-response without an http mapping, or with a bad status, exits 2 naming the flag', async () => {
+  const cases: [string[], RegExp][] = [
+    [['--proxy', '1=127.0.0.1:9', '--with-http-response'], /--with-http-response .*needs at least one http/],
+    [
+      ['--proxy', '1=http://127.0.0.1:9', '--with-http-response', '--http-response-status', '99'],
+      /--http-response-status must be a number between 200 and 599, not "99"/,
+    ],
+    [
+      ['--proxy', '1=http://127.0.0.1:9', '--with-http-response', '--http-response-trigger-probability', '2'],
+      /--http-response-trigger-probability must be a number between 0 and 1/,
+    ],
+  ]
+  for (const [args, re] of cases) {
+    const p = t.process(['proxy', ...args, '--admin', 'off'])
+    const { code } = await p.exited
+    assert.equal(code, 2, args.join(' '))
+    assert.match(p.stderr, re)
+  }
 })
