@@ -10,6 +10,11 @@ import { json, noContent, type Router } from './http.ts'
 
 /** A fault that cannot act on this kind of app is refused (http apps take latency and http_error). */
 function checkKind(app: AppSpec, fault: FaultSpec): void {
+  if (app.kind === 'tunnel')
+    throw new SluiceError(
+      'ERR_FAULT_INVALID',
+      'tunnel apps take no faults; put a tcp or http app in front of one',
+    )
   const ok = app.kind === 'http' ? httpFaultTypes.includes(fault.type) : fault.type !== 'http_error'
   if (!ok)
     throw new SluiceError(

@@ -6,7 +6,7 @@ import { loadConfigFile } from '../config/load.ts'
 import { parseAdmin } from '../config/normalize.ts'
 import type { AppSpec, Config, LogFormat, LogLevel } from '../config/types.ts'
 import { Controller } from '../engine/control.ts'
-import { handleSignals } from '../engine/lifecycle.ts'
+import { announceReady, handleSignals } from '../engine/lifecycle.ts'
 import { type ConfigIssue, SluiceError } from '../errors.ts'
 import { createLogger, flushLogger, type Logger } from '../observe/logger.ts'
 import { createMetrics } from '../observe/metrics.ts'
@@ -165,5 +165,6 @@ export async function run(argv: string[]): Promise<number | null> {
   }
   if (!values['no-watch']) running.controller.watch()
   handleRunningSignals(running)
+  void announceReady(running.controller)
   return null
 }

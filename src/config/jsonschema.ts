@@ -3,6 +3,7 @@ import { toJsonSchema } from '@valibot/to-json-schema'
 import { faultJsonSchemas } from '../faults/model.ts'
 import { httpAppSchema } from './http.ts'
 import { nativeSchema, tcpAppSchema } from './schema.ts'
+import { tunnelAppSchema } from './tunnel.ts'
 
 /** The JSON Schema of sluice's own format, for editor completion. */
 export function jsonSchema(): object {
@@ -32,10 +33,12 @@ export function jsonSchema(): object {
   const http = toJsonSchema(httpAppSchema, { errorMode: 'ignore' }) as Record<string, any>
   delete http.$schema
   http.properties.faults = faults('HTTP faults for every request (latency, http_error)')
+  const tunnel = toJsonSchema(tunnelAppSchema, { errorMode: 'ignore' }) as Record<string, any>
+  delete tunnel.$schema
   props.apps = {
     type: 'array',
-    description: 'The apps: tcp (default) or http',
-    items: { anyOf: [app, http] },
+    description: 'The apps: tcp (default), http or tunnel',
+    items: { anyOf: [app, http, tunnel] },
   }
   root.title = 'sluice configuration'
   return root

@@ -7,6 +7,7 @@ import { joinHostPort, type ListenAddress, listenOverlaps, parseListen, parseTar
 import { issuePath, parseFaults, tlsSpec } from './faultlist.ts'
 import { httpApp } from './http.ts'
 import { nativeSchema, type TcpAppOutput, type TuningOutput, tcpAppSchema } from './schema.ts'
+import { tunnelApp } from './tunnel.ts'
 import type { AdminSpec, AppSpec, Config, FormatName, TargetSpec, TcpAppSpec } from './types.ts'
 
 export { issuePath, parseFaults } from './faultlist.ts'
@@ -66,10 +67,15 @@ export function fromNative(
       if (app) apps.push(app)
       return
     }
+    if (kind === 'tunnel') {
+      const app = tunnelApp(raw, at, issues, source.file)
+      if (app) apps.push(app)
+      return
+    }
     if (kind !== 'tcp') {
       issues.push({
         path: `${at}.kind`,
-        message: `unknown kind ${JSON.stringify(kind)}; known kinds: tcp, http`,
+        message: `unknown kind ${JSON.stringify(kind)}; known kinds: tcp, http, tunnel`,
       })
       return
     }

@@ -1,7 +1,8 @@
 // A Config written back in sluice's own format with every default made explicit: what
 // `sluice check` prints, and a way to convert Fly / tcpproxy files to sluice's format.
 import { faultDocument } from '../faults/model.ts'
-import type { AppSpec, Config, HeaderEdit, HttpAppSpec, TargetSpec } from './types.ts'
+import { joinHostPort } from './address.ts'
+import type { AppSpec, Config, HeaderEdit, HttpAppSpec, TargetSpec, TunnelAppSpec } from './types.ts'
 import { formatDuration as d } from './units.ts'
 
 function target(t: TargetSpec): string | Record<string, unknown> {
@@ -75,8 +76,44 @@ function httpApp(a: HttpAppSpec): Record<string, unknown> {
   }
 }
 
+function tunnelApp(a: TunnelAppSpec): Record<string, unknown> {
+  const hp = (x: { host: string; port: number } | null) => (x ? joinHostPort(x.host, x.port) : undefined)
+  return {
+    name: a.name,
+    kind: 'tunnel',
+    mode: a.mode,
+    listen: a.listen.map((l) => (l.host === null ? l.port : l.key)),
+    ...(a.enabled ? {} : { enabled: false }),
+    ...(a.peer ? { peer: hp(a.peer), sessions: a.sessions } : {}),
+    ...(a.target ? { origin: hp(a.target) } : {}),
+    peer_hostname: a.peerHostname,
+    tls: {
+      ...(a.tls.ca ? { ca: a.tls.ca } : {}),
+      cert: a.tls.cert,
+      key: a.tls.key,
+      ...(a.tls.skipVerify ? { skip_verify: true } : {}),
+    },
+    ...(a.localAddress ? { local_address: a.localAddress } : {}),
+    add_forwarded: a.addForwarded,
+    tcp_nodelay: a.noDelay,
+    ...(a.mode === 'client' ? { wait_for_first_attempt: a.waitForFirstAttempt } : {}),
+    watchdog_factor: a.watchdogFactor,
+    transport: {
+      stream_window: a.streamWindow,
+      session_window: a.sessionWindow,
+      max_concurrent_streams: a.maxConcurrentStreams,
+      keepalive_interval: d(a.keepaliveInterval),
+      idle_timeout: d(a.idleTimeout),
+      connect_interval: d(a.connectInterval),
+      connect_timeout: d(a.connectTimeout),
+      request_timeout: d(a.requestTimeout),
+    },
+  }
+}
+
 function app(a: AppSpec): Record<string, unknown> {
   if (a.kind === 'http') return httpApp(a)
+  if (a.kind === 'tunnel') return tunnelApp(a)
   return {
     name: a.name,
     kind: a.kind,

@@ -14,7 +14,7 @@ export const strategies = [
 ] as const
 export type Strategy = (typeof strategies)[number]
 
-export const formatNames = ['sluice', 'fly', 'tcpproxy', 'sidecar'] as const
+export const formatNames = ['sluice', 'fly', 'tcpproxy', 'sidecar', 'ptproxy'] as const
 /** Which input format a config came from. */
 export type FormatName = (typeof formatNames)[number]
 
@@ -163,7 +163,43 @@ export interface HttpAppSpec {
   origin: 'config' | 'api'
 }
 
-export type AppSpec = TcpAppSpec | HttpAppSpec
+/** A tunnel app (ptproxy's job). Durations in ms, windows in bytes. */
+export interface TunnelAppSpec {
+  kind: 'tunnel'
+  name: string
+  mode: 'client' | 'server'
+  /** client: HTTP/1.1 listeners; server: the TLS listeners sessions come to. */
+  listen: ListenAddress[]
+  /** client: the server instance. */
+  peer: { host: string; port: number } | null
+  /** server: the origin requests go to (plain HTTP/1.1). */
+  target: { host: string; port: number } | null
+  peerHostname: string
+  tls: { ca: string | null; cert: string; key: string; skipVerify: boolean }
+  sessions: number
+  localAddress: string | null
+  addForwarded: boolean
+  noDelay: boolean
+  waitForFirstAttempt: boolean
+  watchdogFactor: number
+  streamWindow: number
+  sessionWindow: number
+  maxConcurrentStreams: number
+  keepaliveInterval: number
+  idleTimeout: number
+  connectInterval: number
+  connectTimeout: number
+  requestTimeout: number
+  /** QUIC-only settings that have no TCP equivalent: field → why it is ignored (logged at start). */
+  ignored: Record<string, string>
+  enabled: boolean
+  maxConnections: number
+  faults: FaultSpec[]
+  drainTimeout: number | null
+  origin: 'config' | 'api'
+}
+
+export type AppSpec = TcpAppSpec | HttpAppSpec | TunnelAppSpec
 
 export interface AdminSpec {
   host: string

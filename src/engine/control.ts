@@ -234,7 +234,13 @@ export class Controller {
             listen: this.#boundPorts(a.name),
             ...(a.kind === 'http'
               ? { destination: a.destination.url, rules: a.rules.map((r) => r.name) }
-              : { targets: a.targets.map((t) => t.key), strategy: a.strategy }),
+              : a.kind === 'tunnel'
+                ? {
+                    mode: a.mode,
+                    ...(a.peer ? { peer: `${a.peer.host}:${a.peer.port}` } : {}),
+                    ...(a.target ? { origin: `${a.target.host}:${a.target.port}` } : {}),
+                  }
+                : { targets: a.targets.map((t) => t.key), strategy: a.strategy }),
           })),
           version,
         },
@@ -314,7 +320,7 @@ export class Controller {
       apps: data.apps.map((a) => ({
         ...a,
         health:
-          a.kind === 'http'
+          a.kind !== 'tcp'
             ? 'none'
             : (specs.get(a.name) as TcpAppSpec | undefined)?.health
               ? 'active'

@@ -2,7 +2,7 @@
 // the control side, and answers snapshots. It holds no config file, no health checker, no admin:
 // only plans and health updates come in, so it could run in worker processes fed the same plans.
 import type { Plan } from '../config/plan.ts'
-import type { AppSpec, DnsSpec, HttpAppSpec, TcpAppSpec } from '../config/types.ts'
+import type { AppSpec, DnsSpec, HttpAppSpec, TcpAppSpec, TunnelAppSpec } from '../config/types.ts'
 import { SluiceError } from '../errors.ts'
 import type { FaultStatus } from '../faults/faultset.ts'
 import { HttpService } from '../http/service.ts'
@@ -10,6 +10,8 @@ import { DnsCache } from '../net/dns.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
 import { TcpService } from '../tcp/service.ts'
+import { TunnelClientService } from '../tunnel/client.ts'
+import { TunnelServerService } from '../tunnel/server.ts'
 import { Listener } from './listener.ts'
 
 export interface TargetSnapshot {
@@ -41,7 +43,7 @@ export interface DestinationSnapshot {
 
 export interface AppSnapshot {
   name: string
-  kind: 'tcp' | 'http'
+  kind: 'tcp' | 'http' | 'tunnel'
   enabled: boolean
   origin: 'config' | 'api'
   strategy: string
@@ -51,10 +53,13 @@ export interface AppSnapshot {
   targets: TargetSnapshot[]
   /** http apps: upstream pools by destination. */
   destinations?: DestinationSnapshot[]
+  /** tunnel apps: client or server, and the sessions. */
+  mode?: 'client' | 'server'
+  sessions?: unknown[]
   faults: FaultStatus[]
 }
 
-type AnyService = TcpService | HttpService
+type AnyService = TcpService | HttpService | TunnelClientService | TunnelServerService
 
 export interface DataSnapshot {
   apps: AppSnapshot[]
@@ -90,12 +95,19 @@ export class Supervisor {
     this.dns.configure(plan.dns)
     const deps = { metrics: this.#metrics, dns: this.dns, log: this.#log, runDuration: plan.runDuration }
     const fresh = new Map<string, AnyService>()
-    const create = (spec: AppSpec) =>
-      spec.kind === 'http' ? new HttpService(spec, deps) : new TcpService(spec, deps)
+    const create = (spec: AppSpec): AnyService => {
+      if (spec.kind === 'http') return new HttpService(spec, deps)
+      if (spec.kind === 'tunnel')
+        return spec.mode === 'client'
+          ? new TunnelClientService(spec, deps)
+          : new TunnelServerService(spec, deps)
+      return new TcpService(spec, deps)
+    }
     for (const spec of plan.upsert) {
       const existing = this.services.get(spec.name)
       // A change of kind replaces the service; its connections drain with their listeners.
-      if (!existing || existing.spec.kind !== spec.kind) fresh.set(spec.name, create(spec))
+      if (!existing || existing.spec.kind !== spec.kind || !sameMode(existing.spec, spec))
+        fresh.set(spec.name, create(spec))
     }
     const bound: Listener[] = []
     try {
@@ -121,7 +133,8 @@ export class Supervisor {
       } else {
         const existing = this.services.get(spec.name)!
         if (existing instanceof HttpService) existing.update(spec as HttpAppSpec, plan.runDuration)
-        else existing.update(spec as TcpAppSpec, plan.runDuration)
+        else if (existing instanceof TcpService) existing.update(spec as TcpAppSpec, plan.runDuration)
+        else existing.update(spec as TunnelAppSpec)
       }
     }
     for (const l of bound) {
@@ -143,7 +156,7 @@ export class Supervisor {
     const hosts = new Set<string>()
     for (const s of this.services.values()) {
       if (s instanceof TcpService) for (const t of s.spec.targets) hosts.add(t.host)
-      else for (const r of s.rules) hosts.add(r.destination.host)
+      else if (s instanceof HttpService) for (const r of s.rules) hosts.add(r.destination.host)
     }
     this.dns.retain(hosts)
     this.dns.prefetch(hosts)
@@ -234,8 +247,17 @@ export class Supervisor {
           activeConnections: s.active,
           maxConnections: s.spec.maxConnections,
           listeners: (byApp.get(s.name) ?? []).map(ls),
-          faults: s.faults.status(),
+          faults: 'faults' in s ? s.faults.status() : [],
         }
+        if (s instanceof TunnelClientService || s instanceof TunnelServerService)
+          return {
+            ...common,
+            kind: 'tunnel' as const,
+            mode: s.spec.mode,
+            strategy: 'least-streams',
+            targets: [],
+            sessions: s.sessions(),
+          }
         if (s instanceof HttpService)
           return {
             ...common,
@@ -275,6 +297,10 @@ export class Supervisor {
         s.scrape()
         continue
       }
+      if (!(s instanceof TcpService)) {
+        if (s instanceof TunnelServerService) s.sessions()
+        continue
+      }
       for (const t of s.upstream.targets) {
         const labels = { app: s.name, target: t.key }
         this.#metrics.targetUp.series(labels).value = t.isUp(now) ? 1 : 0
@@ -282,4 +308,9 @@ export class Supervisor {
       }
     }
   }
+}
+
+/** A tunnel that changes between client and server is a different service. */
+function sameMode(a: AppSpec, b: AppSpec): boolean {
+  return a.kind !== 'tunnel' || b.kind !== 'tunnel' || a.mode === b.mode
 }

@@ -131,6 +131,43 @@ export function createMetrics() {
       'Requests waiting for an upstream connection (the pool is at max_connections)',
       ['app', 'destination'] as const,
     ),
+    tunnelSessions: new GaugeFamily(
+      r,
+      'sluice_tunnel_sessions',
+      'Tunnel sessions up (a client counts a session after its first exchange)',
+      ['app'] as const,
+    ),
+    tunnelReconnects: new CounterFamily(
+      r,
+      'sluice_tunnel_connect_attempts_total',
+      'Tunnel session attempts by a client, by result (up, failed)',
+      ['app', 'result'] as const,
+    ),
+    tunnelStreams: new GaugeFamily(
+      r,
+      'sluice_tunnel_streams_active',
+      'Requests in flight through the tunnel',
+      ['app'] as const,
+    ),
+    tunnelBytes: new CounterFamily(
+      r,
+      'sluice_tunnel_body_bytes_total',
+      'Body bytes carried by the tunnel, by direction (request: toward the origin, response: back)',
+      ['app', 'direction'] as const,
+    ),
+    tunnelRequestSeconds: new HistogramFamily(
+      r,
+      'sluice_tunnel_request_duration_seconds',
+      'Time from a request taken in to its response head, through the tunnel',
+      ['app'] as const,
+      connectBuckets,
+    ),
+    tunnelRequests: new CounterFamily(
+      r,
+      'sluice_tunnel_requests_total',
+      'Requests through the tunnel, by status class (synthetic errors included)',
+      ['app', 'code'] as const,
+    ),
     dnsLookups: new CounterFamily(
       r,
       'sluice_dns_lookups_total',

@@ -1,0 +1,546 @@
+// The tunnel's client side: plain HTTP/1.1 from service A (node:http, fed by sluice's listeners),
+// each request carried as one stream over N persistent sessions to the server instance. Sessions
+// are opened at start, kept alive with PINGs, replaced every connect_interval when one drops, and
+// count as up only after a first exchange (a PING answered: with TLS 1.3 a refused client
+// certificate shows only after the handshake). A request goes to the least-loaded session that is up.
+import { readFileSync } from 'node:fs'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2'
+import type { Socket } from 'node:net'
+import type { TunnelAppSpec } from '../config/types.ts'
+import type { ListenerContext, Service, Tracked } from '../net/service.ts'
+import { ByteCount } from '../net/service.ts'
+import type { Logger } from '../observe/logger.ts'
+import type { Metrics } from '../observe/metrics.ts'
+import { notify } from '../observe/notify.ts'
+import type { HistogramSeries, Series } from '../observe/series.ts'
+import {
+  appendForwarded,
+  CHUNKED_MARK,
+  endToEnd,
+  forwardedElement,
+  supportedTransferEncoding,
+} from './headers.ts'
+import { type ClientSession, connectSession, type TransportTls } from './transport.ts'
+
+const SERVER = 'sluice-tunnel-client'
+
+interface Slot {
+  accepted: Series
+  active: Series
+  bytesIn: Series
+  bytesOut: Series
+}
+
+/** One of the N session slots: the session when up, and what happened last. */
+interface SessionSlot {
+  index: number
+  session: ClientSession | null
+  up: boolean
+  since: number
+  rtt: number | null
+  lastAck: number
+  lastError: string | null
+  attempts: number
+  timer: NodeJS.Timeout | null
+}
+
+/** An HTTP/1.1 connection from A, tracked by its listener. */
+class Conn implements Tracked {
+  inFlight = 0
+  draining = false
+  readonly #bytes = new ByteCount()
+  readonly socket: Socket
+  readonly slot: Slot
+  constructor(socket: Socket, slot: Slot) {
+    this.socket = socket
+    this.slot = slot
+  }
+  destroy(): void {
+    this.socket.destroy()
+  }
+  flushBytes(): void {
+    this.#bytes.flush(this.socket, this.slot)
+  }
+  drain(): void {
+    this.draining = true
+    if (this.inFlight === 0) this.socket.end()
+  }
+}
+
+/** A synthetic answer from this side: short text saying what failed. */
+function answer(res: ServerResponse, status: number, text: string, close = false): void {
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  const body = `${text}\n`
+  res.writeHead(status, {
+    server: SERVER,
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    ...(close ? { connection: 'close' } : {}),
+  })
+  res.end(body)
+}
+
+/** h2 response headers → a flat HTTP/1.1 raw list (duplicates as separate fields). */
+function responseFields(h: IncomingHttpHeaders): string[] {
+  const out: string[] = []
+  for (const [name, value] of Object.entries(h)) {
+    if (name.startsWith(':') || value === undefined) continue
+    if (Array.isArray(value)) for (const x of value) out.push(name, x)
+    else out.push(name, String(value))
+  }
+  const raw: string[] = []
+  for (const [n, v] of endToEnd(out)) raw.push(n, v)
+  return raw
+}
+
+export class TunnelClientService implements Service {
+  readonly name: string
+  spec: TunnelAppSpec
+  readonly log: Logger
+  active = 0
+  readonly slots: SessionSlot[] = []
+  /** Resolves when every slot's first connection attempt has ended (systemd READY). */
+  readonly firstAttempt: Promise<void>
+  #firstDone: () => void = () => {}
+  #pendingFirst: number
+  #http: Server
+  #tls: TransportTls | null = null
+  #metrics: Metrics
+  #closed = false
+  #ping: NodeJS.Timeout | null = null
+  #sessionsUp: Series
+  #streams: Series
+  #bytesUp: Series
+  #bytesDown: Series
+  #latency: HistogramSeries
+  #codes = new Map<number, Series>()
+  #lastStatus = ''
+
+  constructor(spec: TunnelAppSpec, deps: { metrics: Metrics; log: Logger }) {
+    this.name = spec.name
+    this.spec = spec
+    this.log = deps.log.child({ app: spec.name })
+    this.#metrics = deps.metrics
+    const m = deps.metrics
+    this.#sessionsUp = m.tunnelSessions.series({ app: spec.name })
+    this.#streams = m.tunnelStreams.series({ app: spec.name })
+    this.#bytesUp = m.tunnelBytes.series({ app: spec.name, direction: 'request' })
+    this.#bytesDown = m.tunnelBytes.series({ app: spec.name, direction: 'response' })
+    this.#latency = m.tunnelRequestSeconds.series({ app: spec.name })
+    this.#pendingFirst = spec.sessions
+    this.firstAttempt = new Promise((r) => {
+      this.#firstDone = r
+    })
+    this.#http = createServer({ requireHostHeader: false, keepAliveTimeout: 60_000 })
+    this.#http.on('request', (req: IncomingMessage, res: ServerResponse) => this.#forward(req, res))
+    // CONNECT has no meaning across the tunnel; upgrades (WebSocket) are not carried.
+    this.#http.on('connect', (_req: IncomingMessage, socket: Socket) => {
+      const body = 'CONNECT is not supported by the tunnel\n'
+      socket.end(
+        `HTTP/1.1 405 Method Not Allowed\r\nServer: ${SERVER}\r\nAllow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      )
+    })
+    this.#http.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+      const body = `upgrades (${String(req.headers.upgrade).slice(0, 40)}) are not carried by the tunnel\n`
+      socket.end(
+        `HTTP/1.1 501 Not Implemented\r\nServer: ${SERVER}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      )
+    })
+    this.#http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      if (!socket.writable) return socket.destroy()
+      const body = `malformed request: ${err.code ?? err.message}\n`
+      socket.end(
+        `HTTP/1.1 400 Bad Request\r\nServer: ${SERVER}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      )
+    })
+    for (const [field, why] of Object.entries(spec.ignored))
+      this.log.warn({ field }, `transport.${field}: ${why}`)
+    this.#start()
+  }
+
+  #loadTls(): TransportTls {
+    const s = this.spec
+    return {
+      ca: s.tls.ca ? readFileSync(s.tls.ca) : null,
+      cert: readFileSync(s.tls.cert),
+      key: readFileSync(s.tls.key),
+      skipVerify: s.tls.skipVerify,
+      peerHostname: s.peerHostname,
+    }
+  }
+
+  #start(): void {
+    try {
+      this.#tls = this.#loadTls()
+    } catch (err) {
+      this.log.error({ error: (err as Error).message }, 'cannot read the TLS files; the tunnel stays down')
+    }
+    for (let i = 0; i < this.spec.sessions; i++) {
+      const slot: SessionSlot = {
+        index: i,
+        session: null,
+        up: false,
+        since: 0,
+        rtt: null,
+        lastAck: 0,
+        lastError: null,
+        attempts: 0,
+        timer: null,
+      }
+      this.slots.push(slot)
+      this.#connect(slot)
+    }
+    this.#ping = setInterval(() => this.#keepalive(), this.spec.keepaliveInterval)
+    this.#ping.unref()
+  }
+
+  /** The configuration changed: sessions are re-opened only when what they depend on changed. */
+  update(spec: TunnelAppSpec): void {
+    const old = this.spec
+    this.spec = spec
+    const same = (a: TunnelAppSpec, b: TunnelAppSpec) =>
+      JSON.stringify([
+        a.peer,
+        a.peerHostname,
+        a.tls,
+        a.sessions,
+        a.localAddress,
+        a.streamWindow,
+        a.sessionWindow,
+      ]) ===
+      JSON.stringify([
+        b.peer,
+        b.peerHostname,
+        b.tls,
+        b.sessions,
+        b.localAddress,
+        b.streamWindow,
+        b.sessionWindow,
+      ])
+    if (same(old, spec)) return
+    this.log.info('tunnel settings changed: opening new sessions; requests in flight finish on the old ones')
+    this.#stopSessions(false)
+    this.slots.length = 0
+    this.#closed = false
+    this.#start()
+  }
+
+  #fail(slot: SessionSlot, err: Error): void {
+    slot.lastError = err.message
+    this.#metrics.tunnelReconnects.series({ app: this.name, result: 'failed' }).value++
+    this.log.warn({ session: slot.index, peer: this.#peer(), error: err.message }, 'tunnel session failed')
+    this.#status()
+  }
+
+  #peer(): string {
+    const p = this.spec.peer!
+    return p.host.includes(':') ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`
+  }
+
+  #firstAttemptEnded(slot: SessionSlot): void {
+    if (slot.attempts !== 1) return
+    if (--this.#pendingFirst === 0) this.#firstDone()
+  }
+
+  async #connect(slot: SessionSlot): Promise<void> {
+    slot.timer = null
+    if (this.#closed) return
+    slot.attempts++
+    const spec = this.spec
+    if (!this.#tls) {
+      this.#fail(slot, new Error('the TLS files could not be read'))
+      this.#firstAttemptEnded(slot)
+      this.#retry(slot)
+      return
+    }
+    let session: ClientSession | null = null
+    let gaveUp = false
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        gaveUp = true
+        reject(new Error(`no session within connect_timeout (${spec.connectTimeout}ms)`))
+      }, spec.connectTimeout)
+    })
+    timeout.catch(() => {})
+    try {
+      const pending = connectSession(
+        { host: spec.peer!.host, port: spec.peer!.port, localAddress: spec.localAddress, noDelay: true },
+        this.#tls,
+        spec,
+      )
+      pending.then(
+        (s) => gaveUp && s.destroy(),
+        () => {},
+      )
+      session = await Promise.race([pending, timeout])
+      // The first exchange: only an answered PING proves the peer accepted our certificate.
+      const rtt = await Promise.race([session.ping(), timeout])
+      clearTimeout(timer)
+      if (this.#closed || session.closed) {
+        session.destroy()
+        throw new Error('the session closed during set-up')
+      }
+      slot.session = session
+      slot.up = true
+      slot.since = Date.now()
+      slot.rtt = rtt
+      slot.lastAck = performance.now()
+      slot.lastError = null
+      this.#metrics.tunnelReconnects.series({ app: this.name, result: 'up' }).value++
+      this.log.info(
+        { session: slot.index, peer: session.peer, rttMs: Number(rtt.toFixed(3)) },
+        'tunnel session up',
+      )
+      const s = session
+      session.onClose((err) => {
+        if (slot.session !== s) return
+        slot.session = null
+        slot.up = false
+        if (!this.#closed) {
+          this.#fail(slot, err ?? new Error('the session closed'))
+          this.#retry(slot)
+        }
+      })
+      this.#status()
+      this.#firstAttemptEnded(slot)
+    } catch (err) {
+      clearTimeout(timer)
+      session?.destroy()
+      this.#fail(slot, describe(err as Error))
+      this.#firstAttemptEnded(slot)
+      this.#retry(slot)
+    }
+  }
+
+  #retry(slot: SessionSlot): void {
+    if (this.#closed || slot.timer) return
+    slot.timer = setTimeout(() => this.#connect(slot), this.spec.connectInterval)
+  }
+
+  /** PING every session; one whose answers stop for idle_timeout is dropped (its requests fail with 502). */
+  #keepalive(): void {
+    const now = performance.now()
+    for (const slot of this.slots) {
+      const s = slot.session
+      if (!s || !slot.up) continue
+      if (now - slot.lastAck > this.spec.idleTimeout) {
+        s.destroy(new Error(`no answer to PING for ${this.spec.idleTimeout}ms`))
+        continue
+      }
+      s.ping().then(
+        (rtt) => {
+          slot.rtt = rtt
+          slot.lastAck = performance.now()
+        },
+        () => {},
+      )
+    }
+  }
+
+  #status(): void {
+    const up = this.slots.filter((s) => s.up).length
+    const line =
+      up > 0
+        ? `tunnel established (${up}/${this.slots.length} sessions to ${this.#peer()})`
+        : `connection failed: ${this.slots.find((s) => s.lastError)?.lastError ?? 'not connected yet'}`
+    this.#sessionsUp.value = up
+    if (line !== this.#lastStatus) {
+      this.#lastStatus = line
+      notify([`STATUS=${line}`])
+    }
+  }
+
+  /** The least-loaded session that is up, or null. */
+  #pick(): ClientSession | null {
+    let best: ClientSession | null = null
+    for (const slot of this.slots) {
+      const s = slot.session
+      if (!slot.up || !s || s.closed) continue
+      if (best === null || s.streams < best.streams) best = s
+    }
+    return best
+  }
+
+  #count(status: number): void {
+    const cls = Math.min(5, Math.floor(status / 100))
+    let s = this.#codes.get(cls)
+    if (!s) {
+      s = this.#metrics.tunnelRequests.series({ app: this.name, code: `${cls}xx` })
+      this.#codes.set(cls, s)
+    }
+    s.value++
+  }
+
+  #forward(req: IncomingMessage, res: ServerResponse): void {
+    const conn = (req.socket as Socket & { sluice?: Conn }).sluice
+    if (conn) {
+      conn.inFlight++
+      if (conn.draining) res.shouldKeepAlive = false
+      res.once('close', () => {
+        conn.inFlight--
+        if (conn.draining && conn.inFlight === 0) conn.socket.end()
+      })
+    }
+    const fail = (status: number, text: string) => {
+      this.#count(status)
+      answer(res, status, text)
+      this.log.warn({ status, method: req.method, url: req.url?.slice(0, 200) }, text)
+    }
+    if (!supportedTransferEncoding(req.headers['transfer-encoding'])) {
+      req.resume()
+      res.shouldKeepAlive = false
+      fail(400, `Transfer-Encoding "${req.headers['transfer-encoding']}" is not supported (only chunked)`)
+      return
+    }
+    const session = this.#pick()
+    if (!session) {
+      req.resume()
+      const why = this.slots.find((s) => s.lastError)?.lastError ?? 'no session yet'
+      fail(503, `the tunnel to ${this.#peer()} is not established (${why})`)
+      return
+    }
+    const started = performance.now()
+    const chunked = req.headers['transfer-encoding'] !== undefined
+    const hasBody = chunked || Number(req.headers['content-length'] ?? 0) > 0
+    let fields = endToEnd(req.rawHeaders)
+    if (this.spec.addForwarded) {
+      const s = req.socket
+      fields = appendForwarded(
+        fields,
+        forwardedElement(
+          { address: s.remoteAddress ?? 'unknown', port: s.remotePort },
+          { address: s.localAddress ?? 'unknown', port: s.localPort },
+          'http',
+        ),
+      )
+    }
+    const headers: OutgoingHttpHeaders = { ':method': req.method, ':path': req.url, ':scheme': 'http' }
+    if (req.headers.host !== undefined) headers[':authority'] = req.headers.host
+    for (const [n, v] of fields) {
+      const prev = headers[n]
+      headers[n] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [String(prev), v]
+    }
+    if (chunked) headers[CHUNKED_MARK] = '1'
+    let stream: ClientHttp2Stream
+    try {
+      stream = session.request(headers, !hasBody)
+    } catch (err) {
+      req.resume()
+      fail(502, `the tunnel could not send the request: ${(err as Error).message}`)
+      return
+    }
+    this.#streams.value++
+    let up = 0
+    let down = 0
+    if (hasBody) {
+      req.on('data', (d: Buffer) => (up += d.length))
+      req.pipe(stream)
+    }
+    stream.setTimeout(this.spec.requestTimeout, () => {
+      if (!res.headersSent) fail(504, `no response through the tunnel within ${this.spec.requestTimeout}ms`)
+      stream.close()
+    })
+    stream.once('response', (h) => {
+      stream.setTimeout(0)
+      const status = Number(h[':status'])
+      this.#metrics.tunnelRequestSeconds.observe(this.#latency, (performance.now() - started) / 1000)
+      this.#count(status)
+      if (status < 200) return
+      res.writeHead(status, responseFields(h))
+      stream.on('data', (d: Buffer) => (down += d.length))
+      stream.pipe(res)
+    })
+    stream.on('error', (err) => {
+      if (!res.headersSent) fail(502, `the tunnel failed while sending: ${describe(err).message}`)
+      else res.destroy()
+    })
+    stream.once('close', () => {
+      this.#streams.value--
+      this.#bytesUp.value += up
+      this.#bytesDown.value += down
+      if (!res.headersSent) fail(502, `the tunnel stream ended without a response (code ${stream.rstCode})`)
+      else if (!res.writableFinished && stream.rstCode) res.destroy()
+    })
+    res.once('close', () => {
+      if (!stream.closed) stream.close()
+    })
+  }
+
+  attach(l: ListenerContext): void {
+    const m = this.#metrics
+    const labels = { app: this.name, listener: l.key }
+    l.slot = {
+      accepted: m.accepted.series(labels),
+      active: m.active.series(labels),
+      bytesIn: m.bytesIn.series(labels),
+      bytesOut: m.bytesOut.series(labels),
+    } satisfies Slot
+  }
+
+  handle(socket: Socket, l: ListenerContext): void {
+    const slot = l.slot as Slot
+    socket.setNoDelay(this.spec.noDelay)
+    const conn = new Conn(socket, slot)
+    ;(socket as Socket & { sluice?: Conn }).sluice = conn
+    this.active++
+    slot.accepted.value++
+    slot.active.value++
+    l.conns.add(conn)
+    socket.once('close', () => {
+      this.active--
+      slot.active.value--
+      conn.flushBytes()
+      l.conns.delete(conn)
+    })
+    this.#http.emit('connection', socket)
+  }
+
+  /** Sessions as the status JSON shows them. */
+  sessions() {
+    return this.slots.map((s) => ({
+      index: s.index,
+      peer: s.session?.peer ?? this.#peer(),
+      up: s.up,
+      ageSeconds: s.up ? Math.round((Date.now() - s.since) / 1000) : 0,
+      rttMs: s.rtt === null ? null : Number(s.rtt.toFixed(3)),
+      streams: s.session?.streams ?? 0,
+      attempts: s.attempts,
+      lastError: s.lastError,
+    }))
+  }
+
+  #stopSessions(now: boolean): void {
+    this.#closed = true
+    if (this.#ping) clearInterval(this.#ping)
+    for (const slot of this.slots) {
+      if (slot.timer) clearTimeout(slot.timer)
+      const s = slot.session
+      slot.session = null
+      slot.up = false
+      if (now) s?.destroy()
+      else s?.close()
+    }
+    this.#sessionsUp.value = 0
+  }
+
+  close(): void {
+    this.#stopSessions(false)
+    this.#firstDone()
+  }
+}
+
+/** Node's TLS and socket errors, said plainly. */
+function describe(err: Error): Error {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'ECONNREFUSED')
+    return new Error(`connection refused (${err.message.replace(/^connect /, '')})`)
+  if (code === 'ERR_HTTP2_PING_CANCEL' || code === 'ERR_HTTP2_GOAWAY_SESSION')
+    return new Error('the peer closed the session (certificate refused, or shutting down)')
+  if (code === 'ECONNRESET') return new Error('the peer reset the connection (certificate refused?)')
+  return err
+}

@@ -1,0 +1,278 @@
+// The tunnel's server side: sessions from client instances come in on sluice's listeners (TLS 1.3,
+// client certificate checked against the CA and peer_hostname, HTTP/2), and each stream becomes a
+// plain HTTP/1.1 request to the origin over a keep-alive pool (node:http Agent).
+import { readFileSync } from 'node:fs'
+import { Agent, type IncomingMessage, request } from 'node:http'
+import type { Http2Session, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2'
+import type { Socket } from 'node:net'
+import type { TunnelAppSpec } from '../config/types.ts'
+import type { ListenerContext, Service, Tracked } from '../net/service.ts'
+import type { Logger } from '../observe/logger.ts'
+import type { Metrics } from '../observe/metrics.ts'
+import type { HistogramSeries, Series } from '../observe/series.ts'
+import { appendForwarded, CHUNKED_MARK, endToEnd, forwardedElement } from './headers.ts'
+import { type TransportServer, transportServer } from './transport.ts'
+
+const SERVER = 'sluice-tunnel-server'
+
+interface Slot {
+  accepted: Series
+  active: Series
+}
+
+/** h2 request headers → the raw HTTP/1.1 list for the origin. */
+function requestFields(h: IncomingHttpHeaders): [string, string][] {
+  const raw: string[] = []
+  for (const [name, value] of Object.entries(h)) {
+    if (name.startsWith(':') || value === undefined) continue
+    if (Array.isArray(value)) for (const x of value) raw.push(name, x)
+    else raw.push(name, String(value))
+  }
+  return endToEnd(raw)
+}
+
+/** The origin's response head → h2 headers (hop-by-hop fields removed, duplicates kept). */
+function responseHeaders(res: IncomingMessage): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = { ':status': res.statusCode ?? 502 }
+  for (const [n, v] of endToEnd(res.rawHeaders)) {
+    const prev = out[n]
+    out[n] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [String(prev), v]
+  }
+  return out
+}
+
+export class TunnelServerService implements Service {
+  readonly name: string
+  spec: TunnelAppSpec
+  readonly log: Logger
+  active = 0
+  #server: TransportServer | null = null
+  #agent: Agent
+  #metrics: Metrics
+  #streams: Series
+  #bytesUp: Series
+  #bytesDown: Series
+  #latency: HistogramSeries
+  #codes = new Map<number, Series>()
+  #sessionsUp: Series
+
+  constructor(spec: TunnelAppSpec, deps: { metrics: Metrics; log: Logger }) {
+    this.name = spec.name
+    this.spec = spec
+    this.log = deps.log.child({ app: spec.name })
+    this.#metrics = deps.metrics
+    const m = deps.metrics
+    this.#streams = m.tunnelStreams.series({ app: spec.name })
+    this.#bytesUp = m.tunnelBytes.series({ app: spec.name, direction: 'request' })
+    this.#bytesDown = m.tunnelBytes.series({ app: spec.name, direction: 'response' })
+    this.#latency = m.tunnelRequestSeconds.series({ app: spec.name })
+    this.#sessionsUp = m.tunnelSessions.series({ app: spec.name })
+    this.#agent = new Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, timeout: 60_000 })
+    for (const [field, why] of Object.entries(spec.ignored))
+      this.log.warn({ field }, `transport.${field}: ${why}`)
+    this.#build()
+  }
+
+  #build(): void {
+    const s = this.spec
+    try {
+      this.#server = transportServer(
+        {
+          ca: s.tls.ca ? readFileSync(s.tls.ca) : null,
+          cert: readFileSync(s.tls.cert),
+          key: readFileSync(s.tls.key),
+          skipVerify: s.tls.skipVerify,
+          peerHostname: s.peerHostname,
+        },
+        s,
+        (stream, headers, session) => this.#forward(stream, headers, session),
+        (why, remote) => this.log.warn({ remote, error: why }, 'tunnel session refused'),
+      )
+    } catch (err) {
+      this.#server = null
+      this.log.error({ error: (err as Error).message }, 'cannot read the TLS files; sessions are refused')
+    }
+  }
+
+  update(spec: TunnelAppSpec): void {
+    const old = this.spec
+    this.spec = spec
+    if (
+      JSON.stringify([
+        old.tls,
+        old.peerHostname,
+        old.streamWindow,
+        old.sessionWindow,
+        old.maxConcurrentStreams,
+      ]) !==
+      JSON.stringify([
+        spec.tls,
+        spec.peerHostname,
+        spec.streamWindow,
+        spec.sessionWindow,
+        spec.maxConcurrentStreams,
+      ])
+    ) {
+      // New sessions get the new settings; open ones keep theirs until they end.
+      this.#build()
+    }
+  }
+
+  #count(status: number): void {
+    const cls = Math.min(5, Math.floor(status / 100))
+    let s = this.#codes.get(cls)
+    if (!s) {
+      s = this.#metrics.tunnelRequests.series({ app: this.name, code: `${cls}xx` })
+      this.#codes.set(cls, s)
+    }
+    s.value++
+  }
+
+  #forward(stream: ServerHttp2Stream, h: IncomingHttpHeaders, session: Http2Session): void {
+    const target = this.spec.target!
+    const started = performance.now()
+    const method = String(h[':method'])
+    const path = String(h[':path'] ?? '/')
+    let fields = requestFields(h)
+    if (h[':authority'] !== undefined) fields.unshift(['host', String(h[':authority'])])
+    if (this.spec.addForwarded) {
+      const sock = session.socket
+      fields = appendForwarded(
+        fields,
+        forwardedElement(
+          { address: sock.remoteAddress ?? 'unknown', port: sock.remotePort },
+          { address: sock.localAddress ?? 'unknown', port: sock.localPort },
+          'https',
+        ),
+      )
+    }
+    const chunked = h[CHUNKED_MARK] !== undefined
+    if (chunked) fields.push(['transfer-encoding', 'chunked'])
+    const hasBody = chunked || Number(h['content-length'] ?? 0) > 0
+    const raw: string[] = []
+    for (const [n, v] of fields) raw.push(n, v)
+    this.#streams.value++
+    let up = 0
+    let down = 0
+    const fail = (status: number, text: string) => {
+      this.#count(status)
+      this.log.warn(
+        { status, method, path: path.slice(0, 200), origin: `${target.host}:${target.port}` },
+        text,
+      )
+      if (stream.headersSent || stream.destroyed) {
+        stream.close()
+        return
+      }
+      const body = `${text}\n`
+      stream.respond({
+        ':status': status,
+        server: SERVER,
+        'content-type': 'text/plain; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+      })
+      stream.end(body)
+    }
+    const req = request({
+      host: target.host,
+      port: target.port,
+      method,
+      path,
+      headers: raw,
+      setHost: false,
+      agent: this.#agent,
+    })
+    req.on('socket', (s: Socket) => s.setNoDelay(this.spec.noDelay))
+    req.setTimeout(this.spec.requestTimeout, () => {
+      req.destroy(new Error(`no response within ${this.spec.requestTimeout}ms`))
+    })
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      const why =
+        err.code === 'ECONNREFUSED'
+          ? 'connection refused'
+          : err.code === 'ENOTFOUND'
+            ? 'the name does not resolve'
+            : err.message
+      fail(502, `the origin ${target.host}:${target.port} could not be reached: ${why}`)
+    })
+    req.on('response', (res: IncomingMessage) => {
+      req.setTimeout(0)
+      this.#metrics.tunnelRequestSeconds.observe(this.#latency, (performance.now() - started) / 1000)
+      this.#count(res.statusCode ?? 502)
+      if (stream.destroyed) {
+        res.destroy()
+        return
+      }
+      stream.respond(responseHeaders(res))
+      res.on('data', (d: Buffer) => (down += d.length))
+      res.pipe(stream)
+      res.on('error', () => stream.close())
+    })
+    if (hasBody) {
+      stream.on('data', (d: Buffer) => (up += d.length))
+      stream.pipe(req)
+    } else {
+      stream.resume()
+      req.end()
+    }
+    stream.on('error', () => {})
+    stream.once('close', () => {
+      this.#streams.value--
+      this.#bytesUp.value += up
+      this.#bytesDown.value += down
+      if (!req.writableFinished || !req.destroyed) {
+        if (stream.rstCode) req.destroy()
+      }
+    })
+  }
+
+  attach(l: ListenerContext): void {
+    const m = this.#metrics
+    const labels = { app: this.name, listener: l.key }
+    l.slot = { accepted: m.accepted.series(labels), active: m.active.series(labels) } satisfies Slot
+  }
+
+  handle(socket: Socket, l: ListenerContext): void {
+    const slot = l.slot as Slot
+    if (!this.#server) {
+      socket.destroy()
+      return
+    }
+    const server = this.#server
+    const conn: Tracked = {
+      destroy: () => socket.destroy(),
+      flushBytes: () => {},
+      // Finish the requests in flight (GOAWAY), then close.
+      drain: () => {
+        for (const s of server.sessions) if (!s.closed) s.close()
+      },
+    }
+    this.active++
+    slot.accepted.value++
+    slot.active.value++
+    l.conns.add(conn)
+    socket.once('close', () => {
+      this.active--
+      slot.active.value--
+      l.conns.delete(conn)
+    })
+    server.accept(socket)
+  }
+
+  /** Sessions as the status JSON shows them. */
+  sessions() {
+    const out = [...(this.#server?.sessions ?? [])].map((s, index) => ({
+      index,
+      peer: `${s.socket?.remoteAddress}:${s.socket?.remotePort}`,
+      up: !s.closed && !s.destroyed,
+      streams: (s.state as { streamCount?: number } | undefined)?.streamCount ?? 0,
+    }))
+    this.#sessionsUp.value = out.length
+    return out
+  }
+
+  close(): void {
+    this.#server?.close()
+    this.#agent.destroy()
+  }
+}

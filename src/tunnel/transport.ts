@@ -1,0 +1,216 @@
+// The tunnel's transport: mutually authenticated sessions that carry many requests at once. Today
+// HTTP/2 over TLS 1.3 (node:http2); the services see only this interface, so QUIC can take its
+// place when Node ships it.
+import {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  createSecureServer,
+  type Http2SecureServer,
+  type Http2Session,
+  connect as h2connect,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2'
+import type { Socket } from 'node:net'
+import { checkServerIdentity, type PeerCertificate, type TLSSocket, connect as tlsConnect } from 'node:tls'
+
+export interface TransportTls {
+  ca: Buffer | null
+  cert: Buffer
+  key: Buffer
+  skipVerify: boolean
+  /** The name the peer's certificate must carry. */
+  peerHostname: string
+}
+
+export interface TransportTuning {
+  streamWindow: number
+  sessionWindow: number
+  maxConcurrentStreams: number
+}
+
+/** One session to the peer, as the client sees it. */
+export interface ClientSession {
+  readonly peer: string
+  /** Requests in flight on it. */
+  readonly streams: number
+  readonly closed: boolean
+  /** Open a request; `end` when it has no body. */
+  request(headers: OutgoingHttpHeaders, end: boolean): ClientHttp2Stream
+  /** Round trip of one PING (ms). */
+  ping(): Promise<number>
+  /** Stop taking requests, let those in flight finish. */
+  close(): void
+  destroy(err?: Error): void
+  /** Called once when the session ends, with the reason when it failed. */
+  onClose(cb: (err: Error | null) => void): void
+}
+
+/** Open a session: TCP, TLS 1.3 with both certificates checked, HTTP/2. Resolves on the TLS handshake. */
+export function connectSession(
+  target: { host: string; port: number; localAddress: string | null; noDelay: boolean },
+  tls: TransportTls,
+  tuning: TransportTuning,
+): Promise<ClientSession> {
+  return new Promise((resolve, reject) => {
+    const authority = `https://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`
+    let socket: TLSSocket | null = null
+    const session = h2connect(authority, {
+      settings: {
+        initialWindowSize: tuning.streamWindow,
+        enablePush: false,
+        maxConcurrentStreams: tuning.maxConcurrentStreams,
+      },
+      maxSessionMemory: 64,
+      createConnection: () => {
+        socket = tlsConnect({
+          host: target.host,
+          port: target.port,
+          servername: tls.peerHostname,
+          ALPNProtocols: ['h2'],
+          ...(tls.ca ? { ca: tls.ca } : {}),
+          cert: tls.cert,
+          key: tls.key,
+          rejectUnauthorized: !tls.skipVerify,
+          minVersion: 'TLSv1.3',
+          maxVersion: 'TLSv1.3',
+          ...(target.localAddress ? { localAddress: target.localAddress } : {}),
+          // The default check would use the host connected to; the name that counts is peer_hostname.
+          checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+            checkServerIdentity(tls.peerHostname, cert),
+        })
+        socket.setNoDelay(target.noDelay)
+        return socket
+      },
+    })
+    let settled = false
+    const closeCbs: ((err: Error | null) => void)[] = []
+    let closeErr: Error | null = null
+    session.on('error', (err) => {
+      closeErr ??= err
+      if (!settled) {
+        settled = true
+        reject(err)
+      }
+    })
+    session.on('goaway', (code) => {
+      closeErr ??= new Error(`the peer ended the session (GOAWAY ${code})`)
+    })
+    session.once('close', () => {
+      if (!settled) {
+        settled = true
+        reject(closeErr ?? new Error('the session closed during set-up'))
+      }
+      for (const cb of closeCbs) cb(closeErr)
+    })
+    session.once('connect', () => {
+      session.setLocalWindowSize(tuning.sessionWindow)
+      settled = true
+      const s = socket as TLSSocket | null
+      resolve(wrap(session, s ? `${s.remoteAddress}:${s.remotePort}` : authority, closeCbs))
+    })
+  })
+}
+
+function wrap(
+  session: ClientHttp2Session,
+  peer: string,
+  closeCbs: ((err: Error | null) => void)[],
+): ClientSession {
+  let streams = 0
+  return {
+    peer,
+    get streams() {
+      return streams
+    },
+    get closed() {
+      return session.closed || session.destroyed
+    },
+    request(headers, end) {
+      const stream = session.request(headers, { endStream: end })
+      streams++
+      stream.once('close', () => streams--)
+      return stream
+    },
+    ping() {
+      return new Promise((resolve, reject) => {
+        const ok = session.ping((err, duration) => (err ? reject(err) : resolve(duration)))
+        if (!ok) reject(new Error('too many PINGs unanswered'))
+      })
+    },
+    close: () => session.close(),
+    destroy: (err) => session.destroy(err),
+    onClose: (cb) => {
+      if (session.destroyed) cb(null)
+      else closeCbs.push(cb)
+    },
+  }
+}
+
+/** The server side: sessions come in on sockets a listener hands over. */
+export interface TransportServer {
+  /** Take an accepted TCP connection (TLS and HTTP/2 happen here). */
+  accept(socket: Socket): void
+  /** Sessions open now. */
+  readonly sessions: Set<Http2Session>
+  close(): void
+}
+
+/**
+ * An HTTP/2 server over TLS 1.3 that asks for a client certificate, checks it against the CA and
+ * `peerHostname`, and calls `onStream` for each request.
+ */
+export function transportServer(
+  tls: TransportTls,
+  tuning: TransportTuning,
+  onStream: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, session: Http2Session) => void,
+  onReject: (why: string, remote: string) => void,
+): TransportServer {
+  const server: Http2SecureServer = createSecureServer({
+    ...(tls.ca ? { ca: tls.ca } : {}),
+    cert: tls.cert,
+    key: tls.key,
+    requestCert: true,
+    rejectUnauthorized: !tls.skipVerify,
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
+    allowHTTP1: false,
+    settings: {
+      initialWindowSize: tuning.streamWindow,
+      maxConcurrentStreams: tuning.maxConcurrentStreams,
+      enablePush: false,
+    },
+    maxSessionMemory: 64,
+  })
+  const sessions = new Set<Http2Session>()
+  server.on('tlsClientError', (err, socket) =>
+    onReject(err.message, `${socket.remoteAddress}:${socket.remotePort}`),
+  )
+  server.on('secureConnection', (socket: TLSSocket) => {
+    if (tls.skipVerify) return
+    const why = checkServerIdentity(tls.peerHostname, socket.getPeerCertificate())
+    if (why) {
+      onReject(`client certificate: ${why.message}`, `${socket.remoteAddress}:${socket.remotePort}`)
+      socket.destroy()
+    }
+  })
+  server.on('session', (session) => {
+    if (session.destroyed) return
+    sessions.add(session)
+    session.once('close', () => sessions.delete(session))
+    session.on('error', () => {})
+    session.once('remoteSettings', () => {
+      if (!session.destroyed) session.setLocalWindowSize(tuning.sessionWindow)
+    })
+  })
+  server.on('stream', (stream, headers) => onStream(stream, headers, stream.session!))
+  return {
+    accept: (socket) => server.emit('connection', socket),
+    sessions,
+    close: () => {
+      for (const s of sessions) s.destroy()
+      server.close()
+    },
+  }
+}

@@ -1,0 +1,513 @@
+// Acceptance: ../shared/acceptance/tunnel.md (D1-D9). Two sluice processes, a client and a server
+// joined by mutually authenticated HTTP/2 sessions; certificates made here with openssl; curl and
+// raw sockets as service A; a recording node:http origin as service B.
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { connect } from 'node:net'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { freePort } from '../../src/testkit/ports.ts'
+import { curl, type SluiceProcess, testScope, waitFor } from '../helpers.ts'
+import { type Cert, makeCa, makeCert } from '../tls-certs.ts'
+
+const t = testScope()
+const dir = t.tmp.dir
+const ca = makeCa(dir, 'tca')
+const otherCa = makeCa(dir, 'tother')
+const clientCert = makeCert(dir, ca, 'tclient', {
+  cn: 'foo.example.org',
+  dns: ['foo.example.org'],
+  client: true,
+})
+const serverCert = makeCert(dir, ca, 'tserver', { cn: 'bar.example.org', dns: ['bar.example.org'] })
+
+interface Seen {
+  method: string
+  url: string
+  headers: IncomingMessage['headers']
+  raw: string[]
+  body: string
+}
+
+/** Service B: records each request; `handler` answers (default: 200 "ok"). */
+async function origin(handler?: (req: IncomingMessage, res: ServerResponse, body: string) => void) {
+  const seen: Seen[] = []
+  const server = createServer((req, res) => {
+    let body = ''
+    req.setEncoding('latin1')
+    req.on('data', (d: string) => (body += d))
+    req.on('end', () => {
+      seen.push({ method: req.method!, url: req.url!, headers: req.headers, raw: req.rawHeaders, body })
+      if (handler) handler(req, res, body)
+      else res.end('ok')
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
+  t.defer(() => {
+    server.closeAllConnections()
+    return new Promise<void>((r) => server.close(() => r()))
+  })
+  return { port: (server.address() as { port: number }).port, seen }
+}
+
+interface PairOpts {
+  originPort: number
+  clientCert?: Cert
+  clientCa?: string
+  serverPeerHostname?: string
+  client?: string
+  server?: string
+  transport?: string
+  env?: Record<string, string>
+}
+
+let n = 0
+/** Config files for a client and a server in sluice's format; ports chosen here. */
+async function pair(o: PairOpts) {
+  n++
+  const [listen, tunnel] = [await freePort(), await freePort()]
+  const cc = o.clientCert ?? clientCert
+  const transport =
+    o.transport ??
+    '{keepalive_interval: 500ms, idle_timeout: 2s, connect_interval: 300ms, connect_timeout: 2s}'
+  const clientFile = t.tmp.file(
+    `client${n}.yaml`,
+    `apps:
+  - name: to-b
+    kind: tunnel
+    mode: client
+    listen: ["127.0.0.1:${listen}"]
+    peer: 127.0.0.1:${tunnel}
+    peer_hostname: bar.example.org
+    tls: {ca: ${o.clientCa ?? ca.cert}, cert: ${cc.cert}, key: ${cc.key}}
+    transport: ${transport}
+${o.client ?? ''}`,
+  )
+  const serverFile = t.tmp.file(
+    `server${n}.yaml`,
+    `apps:
+  - name: from-a
+    kind: tunnel
+    mode: server
+    listen: ["127.0.0.1:${tunnel}"]
+    origin: 127.0.0.1:${o.originPort}
+    peer_hostname: ${o.serverPeerHostname ?? 'foo.example.org'}
+    tls: {ca: ${ca.cert}, cert: ${serverCert.cert}, key: ${serverCert.key}}
+    transport: ${transport}
+${o.server ?? ''}`,
+  )
+  return {
+    listen,
+    tunnel,
+    url: `http://127.0.0.1:${listen}`,
+    client: () => t.sluice(clientFile, [], o.env ?? {}),
+    server: () => t.sluice(serverFile),
+    clientFile,
+    serverFile,
+  }
+}
+
+/** Wait until a GET through the tunnel answers `status`. */
+async function until(url: string, status: number, timeoutMs: number) {
+  return waitFor(
+    async () => {
+      const r = await curl([url])
+      return r.status === status ? r : undefined
+    },
+    `status ${status} from ${url}`,
+    timeoutMs,
+  )
+}
+
+/** A raw HTTP/1.1 exchange on a fresh connection: what came back, until the server closes or `ms`. */
+function raw(port: number, text: string, ms = 3000): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1')
+    let out = ''
+    s.setEncoding('latin1')
+    s.on('data', (d: string) => (out += d))
+    s.on('error', () => resolve(out))
+    s.on('close', () => resolve(out))
+    s.write(text)
+    setTimeout(() => {
+      s.destroy()
+      resolve(out)
+    }, ms)
+  })
+}
+
+test('D1: method, target, body and Host reach B; hop-by-hop fields go both ways; a Date is added', async () => {
+  const o = await origin((_req, res) => {
+    res.sendDate = false
+    res.setHeader('Connection', 'close, X-Resp-Hop')
+    res.setHeader('X-Resp-Hop', '1')
+    res.setHeader('X-Keep', '1')
+    res.end('fine')
+  })
+  // ptproxy's own TOML for both sides, paths relative to the files.
+  const [listen, tunnel] = [await freePort(), await freePort()]
+  const clientToml = t.tmp.file(
+    'd1-client.toml',
+    `[general]
+mode = "Client"
+peer_hostname = "bar.example.org"
+connect_address = "127.0.0.1"
+quic_port = ${tunnel}
+http_bind_address = "127.0.0.1:${listen}"
+
+[tls]
+ca = "tca.pem"
+cert = "tclient.pem"
+key = "tclient.key"
+`,
+  )
+  const serverToml = t.tmp.file(
+    'd1-server.toml',
+    `[general]
+mode = "Server"
+peer_hostname = "foo.example.org"
+bind_address = "127.0.0.1"
+quic_port = ${tunnel}
+http_connect_address = "127.0.0.1:${o.port}"
+
+[tls]
+ca = "tca.pem"
+cert = "tserver.pem"
+key = "tserver.key"
+
+[transport]
+initial_window = 487500
+congestion_algorithm = "Bbr"
+`,
+  )
+  const server = await t.sluice(serverToml)
+  await t.sluice(clientToml)
+  // QUIC-only fields are reported at start, not silently dropped.
+  await server.waitLog((l) => l.field === 'initial_window', 'initial_window reported')
+  await server.waitLog((l) => l.field === 'congestion_algorithm', 'congestion_algorithm reported')
+  const url = `http://127.0.0.1:${listen}`
+  await until(`${url}/warm`, 200, 5000)
+  const r = await curl([
+    '-X',
+    'POST',
+    '--data-binary',
+    'abc',
+    '-H',
+    'Host: api.internal',
+    '-H',
+    'x-end: 1',
+    '-H',
+    'Connection: keep-alive, X-Hop',
+    '-H',
+    'X-Hop: 1',
+    '-H',
+    'Keep-Alive: timeout=5',
+    '-H',
+    'TE: trailers',
+    '-H',
+    'Proxy-Authorization: x',
+    `${url}/p?q=1`,
+  ])
+  assert.equal(r.status, 200)
+  assert.equal(r.body, 'fine')
+  assert.match(r.head, /^x-keep: 1$/im)
+  assert.doesNotMatch(r.head, /x-resp-hop/i)
+  const date = /^date: (.+)$/im.exec(r.head)?.[1]
+  assert.ok(date && Math.abs(Date.parse(date) - Date.now()) < 60_000, `Date ${date}`)
+  const got = o.seen.at(-1)!
+  assert.equal(got.method, 'POST')
+  assert.equal(got.url, '/p?q=1')
+  assert.equal(got.body, 'abc')
+  assert.equal(got.headers.host, 'api.internal')
+  assert.equal(got.headers['x-end'], '1')
+  for (const h of ['x-hop', 'keep-alive', 'te', 'proxy-authorization'])
+    assert.equal(got.headers[h], undefined, h)
+  // The server side's own hop to B may say keep-alive; nothing of A's Connection header gets there.
+  assert.doesNotMatch(String(got.headers.connection ?? ''), /x-hop/i)
+})
+
+test('D2: 503 from the client side while the server is away; sessions come up and go down by themselves', async () => {
+  const o = await origin()
+  const p = await pair({ originPort: o.port })
+  await p.client()
+  const t0 = performance.now()
+  const before = await curl([`${p.url}/`])
+  assert.ok(performance.now() - t0 < 1000)
+  assert.equal(before.status, 503)
+  assert.match(before.head, /^server: sluice-tunnel-client$/im)
+  assert.match(before.body, /tunnel .* is not established/)
+  const server = await p.server()
+  await until(`${p.url}/`, 200, 300 + 5000)
+  server.signal('SIGKILL')
+  await server.exited
+  const after = await until(`${p.url}/`, 503, 8000)
+  assert.match(after.body, /not established/)
+})
+
+test('D3: 502 from the server side when B is down; CONNECT 405 and an unknown Transfer-Encoding 400 from the client side', async () => {
+  const closed = await freePort()
+  const p = await pair({ originPort: closed })
+  await p.server()
+  await p.client()
+  const r = await until(`${p.url}/`, 502, 5000)
+  assert.match(r.head, /^server: sluice-tunnel-server$/im)
+  assert.match(r.body, /origin 127\.0\.0\.1:\d+ could not be reached: connection refused/)
+
+  const o = await origin()
+  const q = await pair({ originPort: o.port })
+  await q.server()
+  await q.client()
+  await until(`${q.url}/`, 200, 5000)
+  const seen = o.seen.length
+  const connectAnswer = await raw(q.listen, 'CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n')
+  assert.match(connectAnswer, /^HTTP\/1\.1 405 /)
+  assert.match(connectAnswer, /Server: sluice-tunnel-client/i)
+  const te = await raw(
+    q.listen,
+    'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+  )
+  assert.match(te, /^HTTP\/1\.1 400 /)
+  assert.match(te, /Server: sluice-tunnel-client/i)
+  assert.equal(o.seen.length, seen, 'B received nothing')
+})
+
+test('D4: wrong CA, wrong client name, wrong expected name: no session for 10 s, 503s, B untouched', async () => {
+  const o = await origin()
+  const foreign = makeCert(dir, otherCa, 'tforeign', {
+    cn: 'foo.example.org',
+    dns: ['foo.example.org'],
+    client: true,
+  })
+  const evil = makeCert(dir, ca, 'tevil', { cn: 'evil.example.org', dns: ['evil.example.org'], client: true })
+  const pairs = [
+    await pair({ originPort: o.port, clientCert: foreign }),
+    await pair({ originPort: o.port, clientCert: evil }),
+    await pair({ originPort: o.port, serverPeerHostname: 'other.example.org' }),
+  ]
+  const servers: SluiceProcess[] = []
+  for (const p of pairs) {
+    servers.push(await p.server())
+    await p.client()
+  }
+  const end = performance.now() + 10_000
+  while (performance.now() < end) {
+    for (const p of pairs) assert.equal((await curl([`${p.url}/`])).status, 503)
+    await new Promise((r) => setTimeout(r, 500))
+  }
+  assert.equal(o.seen.length, 0)
+  // The server says why it refused each one.
+  for (const s of servers) await s.waitLog((l) => l.msg === 'tunnel session refused', 'a refusal')
+  // With the right certificates: 200.
+  const good = await pair({ originPort: o.port })
+  await good.server()
+  await good.client()
+  await until(`${good.url}/`, 200, 5000)
+})
+
+test('D5: chunked bodies both ways and Content-Length kept', async () => {
+  const o = await origin((req, res, body) => {
+    if (req.url === '/len') {
+      res.setHeader('Content-Length', '5')
+      res.end('hello')
+    } else if (req.url === '/chunked') {
+      res.write('part one, ')
+      setTimeout(() => res.end('part two'), 50)
+    } else res.end(`got ${body.length}`)
+  })
+  const p = await pair({ originPort: o.port })
+  await p.server()
+  await p.client()
+  await until(`${p.url}/`, 200, 5000)
+  const answer = await raw(
+    p.listen,
+    'POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3;ext=1\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n',
+  )
+  assert.match(answer, /^HTTP\/1\.1 200 /)
+  assert.equal(o.seen.at(-1)!.body, 'abcdefg')
+  const len = await curl([`${p.url}/len`])
+  assert.match(len.head, /^content-length: 5$/im)
+  assert.equal(len.body, 'hello')
+  const ch = await curl([`${p.url}/chunked`])
+  assert.equal(ch.body, 'part one, part two')
+  assert.match(ch.head, /^transfer-encoding: chunked$/im)
+})
+
+test('D6: add_forwarded appends RFC 7239 elements, on the client and then on the server too', async () => {
+  const o = await origin()
+  const p = await pair({ originPort: o.port, client: '    add_forwarded: true' })
+  await p.server()
+  await p.client()
+  await until(`${p.url}/`, 200, 5000)
+  await curl(['-H', 'Forwarded: for=1.2.3.4', `${p.url}/f`])
+  const one = String(o.seen.at(-1)!.headers.forwarded)
+  assert.match(
+    one,
+    new RegExp(`^for=1\\.2\\.3\\.4, for="127\\.0\\.0\\.1:\\d+";by="127\\.0\\.0\\.1:${p.listen}";proto=http$`),
+  )
+
+  const q = await pair({
+    originPort: o.port,
+    client: '    add_forwarded: true',
+    server: '    add_forwarded: true',
+  })
+  await q.server()
+  await q.client()
+  await until(`${q.url}/`, 200, 5000)
+  await curl(['-H', 'Forwarded: for=1.2.3.4', `${q.url}/f`])
+  const two = String(o.seen.at(-1)!.headers.forwarded)
+  assert.match(
+    two,
+    new RegExp(
+      `^for=1\\.2\\.3\\.4, for="127\\.0\\.0\\.1:\\d+";by="127\\.0\\.0\\.1:${q.listen}";proto=http, for="127\\.0\\.0\\.1:\\d+";by="127\\.0\\.0\\.1:${q.tunnel}";proto=https$`,
+    ),
+  )
+})
+
+/** A unix datagram socket that records what systemd-notify sends (python3: Node cannot). */
+function notifyReceiver(path: string): { messages: string[]; proc: ChildProcess } {
+  const messages: string[] = []
+  const proc = spawn('python3', [
+    '-u',
+    '-c',
+    `import socket,sys
+s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+print("ready",flush=True)
+while True:
+    d=s.recv(65536)
+    print(d.decode().replace("\\n","|"),flush=True)`,
+    path,
+  ])
+  let buf = ''
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    buf += d
+    let i = buf.indexOf('\n')
+    while (i >= 0) {
+      messages.push(buf.slice(0, i))
+      buf = buf.slice(i + 1)
+      i = buf.indexOf('\n')
+    }
+  })
+  t.defer(() => proc.kill('SIGKILL'))
+  return { messages, proc }
+}
+
+test('D7: SIGINT drains, a second exits 130, systemd is told, bad configs are refused', async () => {
+  const o = await origin((req, res) => {
+    if (req.url === '/slow') setTimeout(() => res.end('late but whole'), 2000)
+    else res.end('ok')
+  })
+  const sock = join(dir, 'notify.sock')
+  const rx = notifyReceiver(sock)
+  await waitFor(() => rx.messages.includes('ready'), 'the notify receiver')
+  const p = await pair({
+    originPort: o.port,
+    client: '    watchdog_factor: 2',
+    env: { NOTIFY_SOCKET: sock, WATCHDOG_USEC: '400000' },
+  })
+  await p.server()
+  const client = await p.client()
+  await waitFor(() => rx.messages.find((m) => m.includes('READY=1')), 'READY=1')
+  await waitFor(() => rx.messages.find((m) => m.includes('STATUS=tunnel established')), 'STATUS established')
+  // WATCHDOG=1 about every 400 ms / 2.
+  const w0 = rx.messages.filter((m) => m.includes('WATCHDOG=1')).length
+  await new Promise((r) => setTimeout(r, 1000))
+  const watchdogs = rx.messages.filter((m) => m.includes('WATCHDOG=1')).length - w0
+  assert.ok(watchdogs >= 3 && watchdogs <= 7, `${watchdogs} WATCHDOG=1 in 1 s`)
+
+  const slow = curl([`${p.url}/slow`])
+  await new Promise((r) => setTimeout(r, 300))
+  client.signal('SIGINT')
+  await waitFor(() => rx.messages.find((m) => m.includes('STOPPING=1')), 'STOPPING=1')
+  await waitFor(
+    async () => (await raw(p.listen, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', 300)) === '',
+    'new connections refused',
+  )
+  const r = await slow
+  assert.equal(r.status, 200)
+  assert.equal(r.body, 'late but whole')
+  assert.equal((await client.exited).code, 0)
+
+  // Two signals: exit 130 at once.
+  const q = await pair({ originPort: o.port })
+  await q.server()
+  const c2 = await q.client()
+  const pending = curl([`${q.url}/slow`])
+  await new Promise((r) => setTimeout(r, 500))
+  c2.signal('SIGINT')
+  await new Promise((r) => setTimeout(r, 100))
+  c2.signal('SIGINT')
+  assert.equal((await c2.exited).code, 130)
+  // The request in flight is cut: curl fails, which is what exit-now means.
+  await pending.then(
+    () => {},
+    () => {},
+  )
+
+  // Bad configs: exit ≠ 0, the error on stderr, naming the field.
+  const unknown = t.tmp.file(
+    'd7-unknown.toml',
+    `[general]\nmode = "Client"\npeer_hostname = "x"\nfancy = 1\n[tls]\ncert = "a"\nkey = "b"\n`,
+  )
+  const noOrigin = t.tmp.file(
+    'd7-noorigin.toml',
+    `[general]\nmode = "Server"\npeer_hostname = "x"\n[tls]\ncert = "a"\nkey = "b"\n`,
+  )
+  for (const [file, re] of [
+    [unknown, /general\.fancy/],
+    [noOrigin, /general\.http_connect_address/],
+  ] as const) {
+    const bad = t.process(['run', '-c', file, '--admin', 'off'])
+    const { code } = await bad.exited
+    assert.notEqual(code, 0)
+    assert.match(bad.stderr, re)
+  }
+})
+
+test('D8: 200 concurrent one-second requests share the sessions', async () => {
+  const o = await origin((_req, res) => setTimeout(() => res.end('slow'), 1000))
+  const p = await pair({ originPort: o.port })
+  await p.server()
+  await p.client()
+  await until(`${p.url}/`, 200, 5000)
+  const t0 = performance.now()
+  // curl --parallel: 200 transfers at once, each on its own connection.
+  const args = ['-s', '-o', '/dev/null', '-w', '%{http_code}\\n', '--parallel', '--parallel-max', '200']
+  for (let i = 0; i < 200; i++) args.push(`${p.url}/c${i}`)
+  const out = await new Promise<string>((resolve) => {
+    const c = spawn('curl', args)
+    let s = ''
+    c.stdout.setEncoding('utf8').on('data', (d: string) => (s += d))
+    c.on('exit', () => resolve(s))
+  })
+  const took = performance.now() - t0
+  // Bodies ("slow") land on stdout too (-o covers the first URL only): count the status codes.
+  const codes = out.match(/\d{3}/g) ?? []
+  assert.equal(codes.length, 200, out.slice(0, 200))
+  assert.equal(codes.filter((c) => c === '200').length, 200, out.slice(0, 200))
+  assert.ok(took < 3000, `took ${took.toFixed(0)} ms`)
+})
+
+test('D9: a stalled session fails its requests within idle_timeout; the client reconnects afterwards', async () => {
+  const o = await origin((req, res) => {
+    if (req.url === '/slow') setTimeout(() => res.end('late'), 4000)
+    else res.end('ok')
+  })
+  const p = await pair({ originPort: o.port })
+  const server = await p.server()
+  await p.client()
+  await until(`${p.url}/`, 200, 5000)
+  const t0 = performance.now()
+  const inflight = curl([`${p.url}/slow`])
+  await new Promise((r) => setTimeout(r, 200))
+  server.signal('SIGSTOP')
+  const r = await inflight
+  const took = performance.now() - t0
+  assert.ok([502, 503].includes(r.status), `status ${r.status}`)
+  // idle_timeout 2 s, PINGs every 500 ms: the session is dropped well before the origin would answer.
+  assert.ok(took < 3500, `failed after ${took.toFixed(0)} ms`)
+  await new Promise((r) => setTimeout(r, 1500))
+  server.signal('SIGCONT')
+  await until(`${p.url}/`, 200, 8000)
+})

@@ -1,0 +1,93 @@
+// Unit tests: the tunnel's header rules and the ptproxy TOML mapping.
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { loadConfigText } from '../../src/config/load.ts'
+import {
+  appendForwarded,
+  endToEnd,
+  forwardedElement,
+  supportedTransferEncoding,
+} from '../../src/tunnel/headers.ts'
+
+test('endToEnd drops hop-by-hop fields and those Connection lists, keeps duplicates in order', () => {
+  const raw = [
+    'Host',
+    'a',
+    'Connection',
+    'keep-alive, X-Hop',
+    'X-Hop',
+    '1',
+    'Set-Cookie',
+    'a=1',
+    'TE',
+    'trailers',
+    'Set-Cookie',
+    'b=2',
+    'Proxy-Authorization',
+    'x',
+  ]
+  assert.deepEqual(endToEnd(raw), [
+    ['set-cookie', 'a=1'],
+    ['set-cookie', 'b=2'],
+  ])
+})
+
+test('Forwarded elements quote nodes and append after existing values', () => {
+  const el = forwardedElement({ address: '::1', port: 5 }, { address: '127.0.0.1', port: 80 }, 'http')
+  assert.equal(el, 'for="[::1]:5";by="127.0.0.1:80";proto=http')
+  assert.deepEqual(
+    appendForwarded(
+      [
+        ['forwarded', 'for=1.2.3.4'],
+        ['x', '1'],
+      ],
+      el,
+    ),
+    [
+      ['x', '1'],
+      ['forwarded', `for=1.2.3.4, ${el}`],
+    ],
+  )
+})
+
+test('only chunked is a supported request Transfer-Encoding', () => {
+  assert.equal(supportedTransferEncoding(undefined), true)
+  assert.equal(supportedTransferEncoding('Chunked'), true)
+  assert.equal(supportedTransferEncoding('gzip, chunked'), false)
+})
+
+test('ptproxy TOML: detected, paths relative to the file, QUIC-only fields kept as ignored, unknown keys refused', () => {
+  const text = `[general]
+mode = "Server"
+peer_hostname = "foo.example.org"
+http_connect_address = "localhost:8081"
+[tls]
+ca = "rootCA.pem"
+cert = "bar.pem"
+key = "bar-key.pem"
+[transport]
+max_idle_timeout = 3000
+stream_receive_window = 4000000
+initial_rtt = 150
+[system]
+add_forwarded = true
+`
+  const { config } = loadConfigText(text, '/etc/ptproxy/b.toml')
+  const app = config.apps[0]!
+  assert.equal(config.source.format, 'ptproxy')
+  assert.equal(app.kind, 'tunnel')
+  if (app.kind !== 'tunnel') return
+  assert.equal(app.mode, 'server')
+  assert.equal(app.listen[0]!.key, '[::]:20010')
+  assert.deepEqual(app.target, { host: 'localhost', port: 8081 })
+  assert.equal(app.tls.ca, '/etc/ptproxy/rootCA.pem')
+  assert.equal(app.idleTimeout, 3000)
+  assert.equal(app.streamWindow, 4_000_000)
+  assert.equal(app.addForwarded, true)
+  assert.match(app.ignored.initial_rtt!, /ignored/)
+  assert.equal(config.admin, null)
+  assert.throws(
+    () => loadConfigText(text.replace('[system]', '[system]\nfancy = 1'), '/x.toml'),
+    /system\.fancy/,
+  )
+})
