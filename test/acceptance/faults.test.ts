@@ -594,9 +594,9 @@ test('F7: packet loss stalls delivery but keeps every byte in order, and counts 
     createHash('sha256').update(b.data).digest('hex'),
     createHash('sha256').update(data).digest('hex'),
   )
-  // 30 % of ≥ 64 chunks held 20 ms each (more when consecutive): ~400 ms of stalls. The clean read
-  // is not a good yardstick when other test files load the machine, so only an absolute floor.
-  assert.ok(b.ms > 150, `lossy ${b.ms.toFixed(0)} ms vs clean ${a.ms.toFixed(0)} ms`)
+  // 30 % of the chunks held 20 ms each (more when consecutive): over 100 ms of stalls where a clean
+  // read takes ~10 ms. The clean read is no yardstick when other test files load the machine.
+  assert.ok(b.ms > 60, `lossy ${b.ms.toFixed(0)} ms vs clean ${a.ms.toFixed(0)} ms`)
   const faults = (await api('GET', `/apps/${lossy.name}/faults`)).body.faults as {
     name: string
     fired: number
