@@ -437,6 +437,7 @@ export class TunnelClientService implements Service {
     this.#streams.value++
     let up = 0
     let down = 0
+    let gone = false
     if (hasBody) {
       req.on('data', (d: Buffer) => (up += d.length))
       req.pipe(stream)
@@ -463,10 +464,13 @@ export class TunnelClientService implements Service {
       this.#streams.value--
       this.#bytesUp.value += up
       this.#bytesDown.value += down
+      // A's connection went first: nobody to answer, nothing to report.
+      if (gone) return
       if (!res.headersSent) fail(502, `the tunnel stream ended without a response (code ${stream.rstCode})`)
       else if (!res.writableFinished && stream.rstCode) res.destroy()
     })
     res.once('close', () => {
+      if (!res.writableFinished) gone = true
       if (!stream.closed) stream.close()
     })
   }

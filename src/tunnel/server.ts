@@ -239,6 +239,8 @@ export class TunnelServerService implements Service {
       return
     }
     const server = this.#server
+    // Session frames are small and latency-bound: no Nagle delay on them.
+    socket.setNoDelay(true)
     const conn: Tracked = {
       destroy: () => socket.destroy(),
       flushBytes: () => {},

@@ -15,6 +15,9 @@ import {
 import type { Socket } from 'node:net'
 import { checkServerIdentity, type PeerCertificate, type TLSSocket, connect as tlsConnect } from 'node:tls'
 
+/** Largest DATA frame either side accepts: fewer frames (and frame headers) per body. */
+const MAX_FRAME = 1 << 20
+
 export interface TransportTls {
   ca: Buffer | null
   cert: Buffer
@@ -61,6 +64,7 @@ export function connectSession(
         initialWindowSize: tuning.streamWindow,
         enablePush: false,
         maxConcurrentStreams: tuning.maxConcurrentStreams,
+        maxFrameSize: MAX_FRAME,
       },
       maxSessionMemory: 64,
       createConnection: () => {
@@ -180,6 +184,7 @@ export function transportServer(
       initialWindowSize: tuning.streamWindow,
       maxConcurrentStreams: tuning.maxConcurrentStreams,
       enablePush: false,
+      maxFrameSize: MAX_FRAME,
     },
     maxSessionMemory: 64,
   })

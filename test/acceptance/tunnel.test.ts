@@ -8,7 +8,7 @@ import { connect } from 'node:net'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { freePort } from '../../src/testkit/ports.ts'
-import { curl, type SluiceProcess, testScope, waitFor } from '../helpers.ts'
+import { curl, getJson, type SluiceProcess, testScope, waitFor } from '../helpers.ts'
 import { type Cert, makeCa, makeCert } from '../tls-certs.ts'
 
 const t = testScope()
@@ -230,7 +230,7 @@ congestion_algorithm = "Bbr"
 test('D2: 503 from the client side while the server is away; sessions come up and go down by themselves', async () => {
   const o = await origin()
   const p = await pair({ originPort: o.port })
-  await p.client()
+  const client = await p.client()
   const t0 = performance.now()
   const before = await curl([`${p.url}/`])
   assert.ok(performance.now() - t0 < 1000)
@@ -239,6 +239,19 @@ test('D2: 503 from the client side while the server is away; sessions come up an
   assert.match(before.body, /tunnel .* is not established/)
   const server = await p.server()
   await until(`${p.url}/`, 200, 300 + 5000)
+  // The status JSON shows each session; the metrics count them.
+  type Status = { apps: { name: string; sessions: { up: boolean; rttMs: number | null; peer: string }[] }[] }
+  const status = await getJson<Status>(`${await client.admin()}/status`)
+  const sessions = status.apps.find((a) => a.name === 'to-b')!.sessions
+  assert.equal(sessions.length, 2)
+  for (const s of sessions) {
+    assert.equal(s.up, true)
+    assert.equal(typeof s.rttMs, 'number')
+    assert.equal(s.peer, `127.0.0.1:${p.tunnel}`)
+  }
+  const metrics = await (await fetch(`${await client.admin()}/metrics`)).text()
+  assert.match(metrics, /^sluice_tunnel_sessions\{app="to-b"\} 2$/m)
+  assert.match(metrics, /^sluice_tunnel_requests_total\{app="to-b",code="5xx"\} [1-9]/m)
   server.signal('SIGKILL')
   await server.exited
   const after = await until(`${p.url}/`, 503, 8000)
