@@ -1,5 +1,6 @@
 // Listen and target addresses: parsing, canonical keys and overlap rules.
 import { isIP } from 'node:net'
+import type { ConfigIssue } from '../errors.ts'
 
 /** Where a listener binds. `host: null` means every interface, IPv4 and IPv6. */
 export interface ListenAddress {
@@ -98,4 +99,19 @@ export function listenOverlaps(a: ListenAddress, b: ListenAddress): boolean {
     return wild === '::' || isIP(other) === 4 || isWildcard(other)
   }
   return false
+}
+
+/** Parse an app's `listen` list; a bad entry becomes an issue at `at.listen[j]`. */
+export function parseListenList(
+  entries: readonly unknown[],
+  at: string,
+  issues: ConfigIssue[],
+): ListenAddress[] {
+  const out: ListenAddress[] = []
+  entries.forEach((entry, j) => {
+    const l = parseListen(entry)
+    if (typeof l === 'string') issues.push({ path: `${at}.listen[${j}]`, message: l })
+    else out.push(l)
+  })
+  return out
 }

@@ -5,7 +5,7 @@ import * as v from 'valibot'
 import type { ConfigIssue } from '../errors.ts'
 import { httpFaultTypes } from '../faults/model.ts'
 import { hasControl } from '../http/head.ts'
-import { joinHostPort, type ListenAddress, parseListen } from './address.ts'
+import { joinHostPort, parseListenList } from './address.ts'
 import { issuePath, parseFaults, tlsSpec } from './faultlist.ts'
 import { duration, faultList, int, listenEntry, optionalDuration, str, strict, typeName } from './schema.ts'
 import type { Destination, HeaderEdit, HeaderMatch, HttpAppSpec, HttpRuleSpec, TlsSpec } from './types.ts'
@@ -272,12 +272,7 @@ export function httpApp(
   }
   const a = parsed.output
   const before = issues.length
-  const listen: ListenAddress[] = []
-  a.listen.forEach((entry, j) => {
-    const l = parseListen(entry)
-    if (typeof l === 'string') issues.push({ path: `${at}.listen[${j}]`, message: l })
-    else listen.push(l)
-  })
+  const listen = parseListenList(a.listen, at, issues)
   const tls = tlsSpec(a.tls, ctx.file)
   const destination = parseDestination(a.destination, tls) as Destination
   const names = new Set<string>()

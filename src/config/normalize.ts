@@ -3,7 +3,14 @@
 import { isIP } from 'node:net'
 import * as v from 'valibot'
 import { ConfigError, type ConfigIssue } from '../errors.ts'
-import { joinHostPort, type ListenAddress, listenOverlaps, parseListen, parseTarget } from './address.ts'
+import {
+  joinHostPort,
+  type ListenAddress,
+  listenOverlaps,
+  parseListen,
+  parseListenList,
+  parseTarget,
+} from './address.ts'
 import { issuePath, parseFaults, tlsSpec } from './faultlist.ts'
 import { httpApp } from './http.ts'
 import { nativeSchema, type TcpAppOutput, type TuningOutput, tcpAppSchema } from './schema.ts'
@@ -116,12 +123,7 @@ function tcpApp(
   ctx: { file: string | null; runDuration: number | null },
 ): TcpAppSpec | null {
   const before = issues.length
-  const listen: ListenAddress[] = []
-  raw.listen.forEach((entry, j) => {
-    const parsed = parseListen(entry)
-    if (typeof parsed === 'string') issues.push({ path: `${at}.listen[${j}]`, message: parsed })
-    else listen.push(parsed)
-  })
+  const listen = parseListenList(raw.listen, at, issues)
   const targets: TargetSpec[] = []
   raw.targets.forEach((entry, j) => {
     const address = typeof entry === 'string' ? entry : entry.address

@@ -5,7 +5,7 @@
 import { dirname, resolve } from 'node:path'
 import * as v from 'valibot'
 import type { ConfigIssue } from '../errors.ts'
-import { type ListenAddress, parseListen, parseTarget } from './address.ts'
+import { parseListenList, parseTarget } from './address.ts'
 import { issuePath } from './faultlist.ts'
 import { duration, int, listenEntry, str, strict } from './schema.ts'
 import type { TunnelAppSpec } from './types.ts'
@@ -115,12 +115,7 @@ export function tunnelApp(
   }
   const a = parsed.output
   const before = issues.length
-  const listen: ListenAddress[] = []
-  a.listen.forEach((entry, j) => {
-    const l = parseListen(entry)
-    if (typeof l === 'string') issues.push({ path: `${at}.listen[${j}]`, message: l })
-    else listen.push(l)
-  })
+  const listen = parseListenList(a.listen, at, issues)
   const hostPort = (field: 'peer' | 'origin') => {
     const value = a[field]
     if (value === undefined) return null

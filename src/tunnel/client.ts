@@ -13,7 +13,7 @@ import { ByteCount } from '../net/service.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
 import { notify } from '../observe/notify.ts'
-import type { HistogramSeries, Series } from '../observe/series.ts'
+import type { Series } from '../observe/series.ts'
 import {
   appendForwarded,
   CHUNKED_MARK,
@@ -21,6 +21,7 @@ import {
   forwardedElement,
   supportedTransferEncoding,
 } from './headers.ts'
+import { reportIgnored, TunnelStats } from './stats.ts'
 import { type ClientSession, connectSession, type TransportTls } from './transport.ts'
 
 const SERVER = 'sluice-tunnel-client'
@@ -112,12 +113,7 @@ export class TunnelClientService implements Service {
   #metrics: Metrics
   #closed = false
   #ping: NodeJS.Timeout | null = null
-  #sessionsUp: Series
-  #streams: Series
-  #bytesUp: Series
-  #bytesDown: Series
-  #latency: HistogramSeries
-  #codes = new Map<number, Series>()
+  #stats: TunnelStats
   #lastStatus = ''
 
   constructor(spec: TunnelAppSpec, deps: { metrics: Metrics; log: Logger }) {
@@ -125,12 +121,7 @@ export class TunnelClientService implements Service {
     this.spec = spec
     this.log = deps.log.child({ app: spec.name })
     this.#metrics = deps.metrics
-    const m = deps.metrics
-    this.#sessionsUp = m.tunnelSessions.series({ app: spec.name })
-    this.#streams = m.tunnelStreams.series({ app: spec.name })
-    this.#bytesUp = m.tunnelBytes.series({ app: spec.name, direction: 'request' })
-    this.#bytesDown = m.tunnelBytes.series({ app: spec.name, direction: 'response' })
-    this.#latency = m.tunnelRequestSeconds.series({ app: spec.name })
+    this.#stats = new TunnelStats(spec.name, deps.metrics)
     this.#pendingFirst = spec.sessions
     this.firstAttempt = new Promise((r) => {
       this.#firstDone = r
@@ -157,8 +148,7 @@ export class TunnelClientService implements Service {
         `HTTP/1.1 400 Bad Request\r\nServer: ${SERVER}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       )
     })
-    for (const [field, why] of Object.entries(spec.ignored))
-      this.log.warn({ field }, `transport.${field}: ${why}`)
+    reportIgnored(spec, this.log)
     this.#start()
   }
 
@@ -348,7 +338,7 @@ export class TunnelClientService implements Service {
       up > 0
         ? `tunnel established (${up}/${this.slots.length} sessions to ${this.#peer()})`
         : `connection failed: ${this.slots.find((s) => s.lastError)?.lastError ?? 'not connected yet'}`
-    this.#sessionsUp.value = up
+    this.#stats.sessionsUp.value = up
     if (line !== this.#lastStatus) {
       this.#lastStatus = line
       notify([`STATUS=${line}`])
@@ -366,16 +356,6 @@ export class TunnelClientService implements Service {
     return best
   }
 
-  #count(status: number): void {
-    const cls = Math.min(5, Math.floor(status / 100))
-    let s = this.#codes.get(cls)
-    if (!s) {
-      s = this.#metrics.tunnelRequests.series({ app: this.name, code: `${cls}xx` })
-      this.#codes.set(cls, s)
-    }
-    s.value++
-  }
-
   #forward(req: IncomingMessage, res: ServerResponse): void {
     const conn = (req.socket as Socket & { sluice?: Conn }).sluice
     if (conn) {
@@ -387,7 +367,7 @@ export class TunnelClientService implements Service {
       })
     }
     const fail = (status: number, text: string) => {
-      this.#count(status)
+      this.#stats.count(status)
       answer(res, status, text)
       this.log.warn({ status, method: req.method, url: req.url?.slice(0, 200) }, text)
     }
@@ -408,17 +388,7 @@ export class TunnelClientService implements Service {
     const chunked = req.headers['transfer-encoding'] !== undefined
     const hasBody = chunked || Number(req.headers['content-length'] ?? 0) > 0
     let fields = endToEnd(req.rawHeaders)
-    if (this.spec.addForwarded) {
-      const s = req.socket
-      fields = appendForwarded(
-        fields,
-        forwardedElement(
-          { address: s.remoteAddress ?? 'unknown', port: s.remotePort },
-          { address: s.localAddress ?? 'unknown', port: s.localPort },
-          'http',
-        ),
-      )
-    }
+    if (this.spec.addForwarded) fields = appendForwarded(fields, forwardedElement(req.socket, 'http'))
     const headers: OutgoingHttpHeaders = { ':method': req.method, ':path': req.url, ':scheme': 'http' }
     if (req.headers.host !== undefined) headers[':authority'] = req.headers.host
     for (const [n, v] of fields) {
@@ -434,7 +404,7 @@ export class TunnelClientService implements Service {
       fail(502, `the tunnel could not send the request: ${(err as Error).message}`)
       return
     }
-    this.#streams.value++
+    this.#stats.opened()
     let up = 0
     let down = 0
     let gone = false
@@ -449,8 +419,8 @@ export class TunnelClientService implements Service {
     stream.once('response', (h) => {
       stream.setTimeout(0)
       const status = Number(h[':status'])
-      this.#metrics.tunnelRequestSeconds.observe(this.#latency, (performance.now() - started) / 1000)
-      this.#count(status)
+      this.#stats.responded(started)
+      this.#stats.count(status)
       if (status < 200) return
       res.writeHead(status, responseFields(h))
       stream.on('data', (d: Buffer) => (down += d.length))
@@ -461,9 +431,7 @@ export class TunnelClientService implements Service {
       else res.destroy()
     })
     stream.once('close', () => {
-      this.#streams.value--
-      this.#bytesUp.value += up
-      this.#bytesDown.value += down
+      this.#stats.closed(up, down)
       // A's connection went first: nobody to answer, nothing to report.
       if (gone) return
       if (!res.headersSent) fail(502, `the tunnel stream ended without a response (code ${stream.rstCode})`)
@@ -529,7 +497,7 @@ export class TunnelClientService implements Service {
       if (now) s?.destroy()
       else s?.close()
     }
-    this.#sessionsUp.value = 0
+    this.#stats.sessionsUp.value = 0
   }
 
   close(): void {

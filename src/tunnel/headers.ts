@@ -41,13 +41,19 @@ function node(address: string, port: number | undefined): string {
   return `"${port === undefined ? host : `${host}:${port}`}"`
 }
 
-/** One Forwarded element: who sent it (for), who received it (by), and the protocol it came by. */
-export function forwardedElement(
-  from: { address: string; port?: number },
-  by: { address: string; port?: number },
-  proto: 'http' | 'https',
-): string {
-  return `for=${node(from.address, from.port)};by=${node(by.address, by.port)};proto=${proto}`
+/** The addresses of one connection, as a socket has them. */
+export interface Ends {
+  remoteAddress?: string
+  remotePort?: number
+  localAddress?: string
+  localPort?: number
+}
+
+/** The Forwarded element for a request that came in on `conn`: who sent it (for), who received it (by), how. */
+export function forwardedElement(conn: Ends, proto: 'http' | 'https'): string {
+  const f = node(conn.remoteAddress ?? 'unknown', conn.remotePort)
+  const b = node(conn.localAddress ?? 'unknown', conn.localPort)
+  return `for=${f};by=${b};proto=${proto}`
 }
 
 /** Headers as a list with one Forwarded element appended after any existing values. */

@@ -9,8 +9,9 @@ import type { TunnelAppSpec } from '../config/types.ts'
 import type { ListenerContext, Service, Tracked } from '../net/service.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
-import type { HistogramSeries, Series } from '../observe/series.ts'
+import type { Series } from '../observe/series.ts'
 import { appendForwarded, CHUNKED_MARK, endToEnd, forwardedElement } from './headers.ts'
+import { reportIgnored, TunnelStats } from './stats.ts'
 import { type TransportServer, transportServer } from './transport.ts'
 
 const SERVER = 'sluice-tunnel-server'
@@ -49,27 +50,16 @@ export class TunnelServerService implements Service {
   #server: TransportServer | null = null
   #agent: Agent
   #metrics: Metrics
-  #streams: Series
-  #bytesUp: Series
-  #bytesDown: Series
-  #latency: HistogramSeries
-  #codes = new Map<number, Series>()
-  #sessionsUp: Series
+  #stats: TunnelStats
 
   constructor(spec: TunnelAppSpec, deps: { metrics: Metrics; log: Logger }) {
     this.name = spec.name
     this.spec = spec
     this.log = deps.log.child({ app: spec.name })
     this.#metrics = deps.metrics
-    const m = deps.metrics
-    this.#streams = m.tunnelStreams.series({ app: spec.name })
-    this.#bytesUp = m.tunnelBytes.series({ app: spec.name, direction: 'request' })
-    this.#bytesDown = m.tunnelBytes.series({ app: spec.name, direction: 'response' })
-    this.#latency = m.tunnelRequestSeconds.series({ app: spec.name })
-    this.#sessionsUp = m.tunnelSessions.series({ app: spec.name })
+    this.#stats = new TunnelStats(spec.name, deps.metrics)
     this.#agent = new Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, timeout: 60_000 })
-    for (const [field, why] of Object.entries(spec.ignored))
-      this.log.warn({ field }, `transport.${field}: ${why}`)
+    reportIgnored(spec, this.log)
     this.#build()
   }
 
@@ -118,16 +108,6 @@ export class TunnelServerService implements Service {
     }
   }
 
-  #count(status: number): void {
-    const cls = Math.min(5, Math.floor(status / 100))
-    let s = this.#codes.get(cls)
-    if (!s) {
-      s = this.#metrics.tunnelRequests.series({ app: this.name, code: `${cls}xx` })
-      this.#codes.set(cls, s)
-    }
-    s.value++
-  }
-
   #forward(stream: ServerHttp2Stream, h: IncomingHttpHeaders, session: Http2Session): void {
     const target = this.spec.target!
     const started = performance.now()
@@ -135,27 +115,17 @@ export class TunnelServerService implements Service {
     const path = String(h[':path'] ?? '/')
     let fields = requestFields(h)
     if (h[':authority'] !== undefined) fields.unshift(['host', String(h[':authority'])])
-    if (this.spec.addForwarded) {
-      const sock = session.socket
-      fields = appendForwarded(
-        fields,
-        forwardedElement(
-          { address: sock.remoteAddress ?? 'unknown', port: sock.remotePort },
-          { address: sock.localAddress ?? 'unknown', port: sock.localPort },
-          'https',
-        ),
-      )
-    }
+    if (this.spec.addForwarded) fields = appendForwarded(fields, forwardedElement(session.socket, 'https'))
     const chunked = h[CHUNKED_MARK] !== undefined
     if (chunked) fields.push(['transfer-encoding', 'chunked'])
     const hasBody = chunked || Number(h['content-length'] ?? 0) > 0
     const raw: string[] = []
     for (const [n, v] of fields) raw.push(n, v)
-    this.#streams.value++
+    this.#stats.opened()
     let up = 0
     let down = 0
     const fail = (status: number, text: string) => {
-      this.#count(status)
+      this.#stats.count(status)
       this.log.warn(
         { status, method, path: path.slice(0, 200), origin: `${target.host}:${target.port}` },
         text,
@@ -197,8 +167,8 @@ export class TunnelServerService implements Service {
     })
     req.on('response', (res: IncomingMessage) => {
       req.setTimeout(0)
-      this.#metrics.tunnelRequestSeconds.observe(this.#latency, (performance.now() - started) / 1000)
-      this.#count(res.statusCode ?? 502)
+      this.#stats.responded(started)
+      this.#stats.count(res.statusCode ?? 502)
       if (stream.destroyed) {
         res.destroy()
         return
@@ -217,9 +187,7 @@ export class TunnelServerService implements Service {
     }
     stream.on('error', () => {})
     stream.once('close', () => {
-      this.#streams.value--
-      this.#bytesUp.value += up
-      this.#bytesDown.value += down
+      this.#stats.closed(up, down)
       if (!req.writableFinished || !req.destroyed) {
         if (stream.rstCode) req.destroy()
       }
@@ -269,7 +237,7 @@ export class TunnelServerService implements Service {
       up: !s.closed && !s.destroyed,
       streams: (s.state as { streamCount?: number } | undefined)?.streamCount ?? 0,
     }))
-    this.#sessionsUp.value = out.length
+    this.#stats.sessionsUp.value = out.length
     return out
   }
 

@@ -33,7 +33,10 @@ test('endToEnd drops hop-by-hop fields and those Connection lists, keeps duplica
 })
 
 test('Forwarded elements quote nodes and append after existing values', () => {
-  const el = forwardedElement({ address: '::1', port: 5 }, { address: '127.0.0.1', port: 80 }, 'http')
+  const el = forwardedElement(
+    { remoteAddress: '::1', remotePort: 5, localAddress: '127.0.0.1', localPort: 80 },
+    'http',
+  )
   assert.equal(el, 'for="[::1]:5";by="127.0.0.1:80";proto=http')
   assert.deepEqual(
     appendForwarded(
