@@ -1,5 +1,6 @@
 // Pieces of app normalisation shared by every app kind: issue paths, fault lists, TLS settings.
 import { dirname, resolve } from 'node:path'
+import * as v from 'valibot'
 import type { ConfigIssue } from '../errors.ts'
 import { checkFaultNames, type FaultSpec, parseFault } from '../faults/model.ts'
 import { parseSchedule, resolveSchedule } from '../faults/schedule.ts'
@@ -48,4 +49,17 @@ export function issuePath(path: readonly { key: unknown }[] | undefined, prefix 
     out += typeof item.key === 'number' ? `[${item.key}]` : out ? `.${String(item.key)}` : String(item.key)
   }
   return out
+}
+
+/** Validate `raw` against `schema`; on failure every issue is added under `at` and null returned. */
+export function parseAt<S extends v.GenericSchema>(
+  schema: S,
+  raw: unknown,
+  at: string,
+  issues: ConfigIssue[],
+): v.InferOutput<S> | null {
+  const parsed = v.safeParse(schema, raw, { abortEarly: false })
+  if (parsed.success) return parsed.output
+  for (const i of parsed.issues) issues.push({ path: issuePath(i.path, at), message: i.message })
+  return null
 }

@@ -6,7 +6,7 @@ import type { ConfigIssue } from '../errors.ts'
 import { httpFaultTypes } from '../faults/model.ts'
 import { hasControl } from '../http/head.ts'
 import { joinHostPort, parseListenList } from './address.ts'
-import { issuePath, parseFaults, tlsSpec } from './faultlist.ts'
+import { parseAt, parseFaults, tlsSpec } from './faultlist.ts'
 import { duration, faultList, int, listenEntry, optionalDuration, str, strict, typeName } from './schema.ts'
 import type { Destination, HeaderEdit, HeaderMatch, HttpAppSpec, HttpRuleSpec, TlsSpec } from './types.ts'
 import { parseSize } from './units.ts'
@@ -265,12 +265,8 @@ export function httpApp(
   issues: ConfigIssue[],
   ctx: { file: string | null; runDuration: number | null },
 ): HttpAppSpec | null {
-  const parsed = v.safeParse(httpAppSchema, raw, { abortEarly: false })
-  if (!parsed.success) {
-    for (const i of parsed.issues) issues.push({ path: issuePath(i.path, at), message: i.message })
-    return null
-  }
-  const a = parsed.output
+  const a = parseAt(httpAppSchema, raw, at, issues)
+  if (!a) return null
   const before = issues.length
   const listen = parseListenList(a.listen, at, issues)
   const tls = tlsSpec(a.tls, ctx.file)

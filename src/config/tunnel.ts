@@ -6,7 +6,7 @@ import { dirname, resolve } from 'node:path'
 import * as v from 'valibot'
 import type { ConfigIssue } from '../errors.ts'
 import { parseListenList, parseTarget } from './address.ts'
-import { issuePath } from './faultlist.ts'
+import { parseAt } from './faultlist.ts'
 import { duration, int, listenEntry, str, strict } from './schema.ts'
 import type { TunnelAppSpec } from './types.ts'
 import { parseSize } from './units.ts'
@@ -108,12 +108,8 @@ export function tunnelApp(
   issues: ConfigIssue[],
   file: string | null,
 ): TunnelAppSpec | null {
-  const parsed = v.safeParse(tunnelAppSchema, raw, { abortEarly: false })
-  if (!parsed.success) {
-    for (const i of parsed.issues) issues.push({ path: issuePath(i.path, at), message: i.message })
-    return null
-  }
-  const a = parsed.output
+  const a = parseAt(tunnelAppSchema, raw, at, issues)
+  if (!a) return null
   const before = issues.length
   const listen = parseListenList(a.listen, at, issues)
   const hostPort = (field: 'peer' | 'origin') => {

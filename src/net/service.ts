@@ -46,3 +46,24 @@ export class ByteCount {
     this.#out = written
   }
 }
+
+/** Count and track an accepted connection until its socket closes (then `onClose`). */
+export function track(
+  owner: { active: number },
+  l: ListenerContext,
+  slot: { accepted: Series; active: Series },
+  conn: Tracked,
+  socket: Socket,
+  onClose?: () => void,
+): void {
+  owner.active++
+  slot.accepted.value++
+  slot.active.value++
+  l.conns.add(conn)
+  socket.once('close', () => {
+    owner.active--
+    slot.active.value--
+    onClose?.()
+    l.conns.delete(conn)
+  })
+}

@@ -9,7 +9,7 @@ import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from
 import type { Socket } from 'node:net'
 import type { TunnelAppSpec } from '../config/types.ts'
 import type { ListenerContext, Service, Tracked } from '../net/service.ts'
-import { ByteCount } from '../net/service.ts'
+import { ByteCount, track } from '../net/service.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
 import { notify } from '../observe/notify.ts'
@@ -459,16 +459,7 @@ export class TunnelClientService implements Service {
     socket.setNoDelay(this.spec.noDelay)
     const conn = new Conn(socket, slot)
     ;(socket as Socket & { sluice?: Conn }).sluice = conn
-    this.active++
-    slot.accepted.value++
-    slot.active.value++
-    l.conns.add(conn)
-    socket.once('close', () => {
-      this.active--
-      slot.active.value--
-      conn.flushBytes()
-      l.conns.delete(conn)
-    })
+    track(this, l, slot, conn, socket, () => conn.flushBytes())
     this.#http.emit('connection', socket)
   }
 

@@ -6,7 +6,7 @@ import { Agent, type IncomingMessage, request } from 'node:http'
 import type { Http2Session, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import type { Socket } from 'node:net'
 import type { TunnelAppSpec } from '../config/types.ts'
-import type { ListenerContext, Service, Tracked } from '../net/service.ts'
+import { type ListenerContext, type Service, type Tracked, track } from '../net/service.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
 import type { Series } from '../observe/series.ts'
@@ -217,15 +217,7 @@ export class TunnelServerService implements Service {
         for (const s of server.sessions) if (!s.closed) s.close()
       },
     }
-    this.active++
-    slot.accepted.value++
-    slot.active.value++
-    l.conns.add(conn)
-    socket.once('close', () => {
-      this.active--
-      slot.active.value--
-      l.conns.delete(conn)
-    })
+    track(this, l, slot, conn, socket)
     server.accept(socket)
   }
 
