@@ -107,6 +107,7 @@ function tunnelApp(a: TunnelAppSpec): Record<string, unknown> {
       connect_interval: d(a.connectInterval),
       connect_timeout: d(a.connectTimeout),
       request_timeout: d(a.requestTimeout),
+      ...(Object.keys(a.quic).length ? { quic: a.quic } : {}),
     },
   }
 }

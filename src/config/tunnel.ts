@@ -186,6 +186,7 @@ export function tunnelApp(
     connectTimeout: t.connect_timeout ?? tunnelDefaults.connectTimeout,
     requestTimeout: t.request_timeout ?? tunnelDefaults.requestTimeout,
     ignored: quic,
+    quic: { ...(t.quic ?? {}) },
     enabled: a.enabled ?? true,
     maxConnections: 0,
     faults: [],

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { loadConfigText } from '../../src/config/load.ts'
+import { toDocument } from '../../src/config/print.ts'
 import {
   appendForwarded,
   endToEnd,
