@@ -135,12 +135,10 @@ export class TunnelClientService implements Service {
         `HTTP/1.1 405 Method Not Allowed\r\nServer: ${SERVER}\r\nAllow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
       )
     })
-    this.#http.on('upgrade', (req: IncomingMessage, socket: Socket) => {
-      const body = `upgrades (${String(req.headers.upgrade).slice(0, 40)}) are not carried by the tunnel\n`
-      socket.end(
-        `HTTP/1.1 501 Not Implemented\r\nServer: ${SERVER}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      )
-    })
+    // WebSocket rides on an extended CONNECT stream (RFC 8441); other upgrades are not carried.
+    this.#http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+      this.#upgrade(req, socket, head),
+    )
     this.#http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       if (!socket.writable) return socket.destroy()
       const body = `malformed request: ${err.code ?? err.message}\n`
@@ -440,6 +438,77 @@ export class TunnelClientService implements Service {
     res.once('close', () => {
       if (!res.writableFinished) gone = true
       if (!stream.closed) stream.close()
+    })
+  }
+
+  /** A WebSocket handshake from A: carried as an extended CONNECT stream, then bytes both ways. */
+  #upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => {})
+    const raw = (status: number, reason: string, text: string) => {
+      this.#stats.count(status)
+      const body = `${text}\n`
+      socket.end(
+        `HTTP/1.1 ${status} ${reason}\r\nServer: ${SERVER}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      )
+    }
+    const proto = String(req.headers.upgrade ?? '').toLowerCase()
+    if (proto !== 'websocket') {
+      raw(
+        501,
+        'Not Implemented',
+        `upgrades to ${JSON.stringify(proto.slice(0, 40))} are not carried by the tunnel (WebSocket is)`,
+      )
+      return
+    }
+    const session = this.#pick()
+    if (!session) {
+      raw(503, 'Service Unavailable', `the tunnel to ${this.#peer()} is not established`)
+      return
+    }
+    let fields = endToEnd(req.rawHeaders)
+    if (this.spec.addForwarded) fields = appendForwarded(fields, forwardedElement(req.socket, 'http'))
+    const headers: OutgoingHttpHeaders = {
+      ':method': 'CONNECT',
+      ':protocol': 'websocket',
+      ':scheme': 'http',
+      ':path': req.url,
+      ':authority': req.headers.host ?? this.spec.peerHostname,
+    }
+    for (const [n, v] of fields) {
+      const prev = headers[n]
+      headers[n] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [String(prev), v]
+    }
+    let stream: ClientHttp2Stream
+    try {
+      stream = session.request(headers, false)
+    } catch (err) {
+      raw(502, 'Bad Gateway', `the tunnel could not carry the WebSocket: ${(err as Error).message}`)
+      return
+    }
+    this.#stats.opened()
+    stream.once('close', () => {
+      this.#stats.closed(0, 0)
+      socket.destroy()
+    })
+    stream.on('error', () => socket.destroy())
+    socket.once('close', () => stream.close())
+    stream.once('response', (h) => {
+      const status = Number(h[':status'])
+      this.#stats.count(status === 200 ? 101 : status)
+      const lines = responseFields(h)
+      let text =
+        status === 200
+          ? 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+          : `HTTP/1.1 ${status} Refused\r\nConnection: close\r\n`
+      for (let i = 0; i < lines.length; i += 2) text += `${lines[i]}: ${lines[i + 1]}\r\n`
+      socket.write(`${text}\r\n`)
+      if (status !== 200) {
+        stream.pipe(socket)
+        return
+      }
+      if (head.length) stream.write(head)
+      socket.pipe(stream)
+      stream.pipe(socket)
     })
   }
 

@@ -109,6 +109,10 @@ export class TunnelServerService implements Service {
   }
 
   #forward(stream: ServerHttp2Stream, h: IncomingHttpHeaders, session: Http2Session): void {
+    if (h[':method'] === 'CONNECT') {
+      this.#websocket(stream, h, session)
+      return
+    }
     const target = this.spec.target!
     const started = performance.now()
     const method = String(h[':method'])
@@ -192,6 +196,71 @@ export class TunnelServerService implements Service {
         if (stream.rstCode) req.destroy()
       }
     })
+  }
+
+  /** An extended CONNECT for a WebSocket (RFC 8441): the origin gets an HTTP/1.1 upgrade, then bytes pass both ways. */
+  #websocket(stream: ServerHttp2Stream, h: IncomingHttpHeaders, session: Http2Session): void {
+    const target = this.spec.target!
+    stream.on('error', () => {})
+    const refuse = (status: number, text: string) => {
+      this.#stats.count(status)
+      this.log.warn({ status, path: String(h[':path']).slice(0, 200) }, text)
+      if (stream.headersSent || stream.destroyed) return void stream.close()
+      stream.respond({ ':status': status, server: SERVER, 'content-type': 'text/plain; charset=utf-8' })
+      stream.end(`${text}\n`)
+    }
+    if (h[':protocol'] !== 'websocket') {
+      refuse(
+        501,
+        `CONNECT for ${JSON.stringify(String(h[':protocol'] ?? '').slice(0, 40))} is not carried to the origin`,
+      )
+      return
+    }
+    let fields = requestFields(h)
+    if (h[':authority'] !== undefined) fields.unshift(['host', String(h[':authority'])])
+    if (this.spec.addForwarded) fields = appendForwarded(fields, forwardedElement(session.socket, 'https'))
+    fields.push(['connection', 'Upgrade'], ['upgrade', 'websocket'])
+    const raw: string[] = []
+    for (const [n, v] of fields) raw.push(n, v)
+    // An upgraded connection leaves the pool for good: it gets a socket of its own.
+    const req = request({
+      host: target.host,
+      port: target.port,
+      method: 'GET',
+      path: String(h[':path'] ?? '/'),
+      headers: raw,
+      setHost: false,
+      agent: false,
+    })
+    this.#stats.opened()
+    stream.once('close', () => {
+      this.#stats.closed(0, 0)
+      req.destroy()
+    })
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      refuse(
+        502,
+        `the origin ${target.host}:${target.port} could not be reached: ${err.code ?? err.message}`,
+      ),
+    )
+    req.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
+      this.#stats.count(101)
+      socket.on('error', () => stream.close())
+      const out = responseHeaders(res)
+      out[':status'] = 200
+      stream.respond(out)
+      if (head.length) stream.write(head)
+      socket.pipe(stream)
+      stream.pipe(socket)
+      socket.once('close', () => stream.close())
+    })
+    // The origin declined the upgrade: its answer goes back as it is.
+    req.on('response', (res: IncomingMessage) => {
+      this.#stats.count(res.statusCode ?? 502)
+      stream.respond(responseHeaders(res))
+      res.pipe(stream)
+    })
+    req.end()
   }
 
   attach(l: ListenerContext): void {

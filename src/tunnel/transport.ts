@@ -185,6 +185,8 @@ export function transportServer(
       maxConcurrentStreams: tuning.maxConcurrentStreams,
       enablePush: false,
       maxFrameSize: MAX_FRAME,
+      // Extended CONNECT (RFC 8441): WebSocket over a stream.
+      enableConnectProtocol: true,
     },
     maxSessionMemory: 64,
   })

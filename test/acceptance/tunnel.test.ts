@@ -3,6 +3,7 @@
 // raw sockets as service A; a recording node:http origin as service B.
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { connect } from 'node:net'
 import { join } from 'node:path'
@@ -430,7 +431,8 @@ test('D7: SIGINT drains, a second exits 130, systemd is told, bad configs are re
   assert.ok(watchdogs >= 3 && watchdogs <= 7, `${watchdogs} WATCHDOG=1 in 1 s`)
 
   const slow = curl([`${p.url}/slow`])
-  await new Promise((r) => setTimeout(r, 300))
+  // Mid-request: B has the request (an idle connection would just be closed by the drain).
+  await waitFor(() => o.seen.some((x) => x.url === '/slow'), 'B to have the slow request')
   client.signal('SIGINT')
   await waitFor(() => rx.messages.find((m) => m.includes('STOPPING=1')), 'STOPPING=1')
   await waitFor(
@@ -446,17 +448,21 @@ test('D7: SIGINT drains, a second exits 130, systemd is told, bad configs are re
   const q = await pair({ originPort: o.port })
   await q.server()
   const c2 = await q.client()
-  const pending = curl([`${q.url}/slow`])
-  await new Promise((r) => setTimeout(r, 500))
+  await until(`${q.url}/`, 200, 5000)
+  // Cut when sluice exits at once: curl fails, which is what exit-now means.
+  const pending = curl([`${q.url}/slow`]).then(
+    () => 'answered',
+    () => 'cut',
+  )
+  await waitFor(
+    () => o.seen.filter((x) => x.url === '/slow').length === 2,
+    'B to have the second slow request',
+  )
   c2.signal('SIGINT')
   await new Promise((r) => setTimeout(r, 100))
   c2.signal('SIGINT')
   assert.equal((await c2.exited).code, 130)
-  // The request in flight is cut: curl fails, which is what exit-now means.
-  await pending.then(
-    () => {},
-    () => {},
-  )
+  assert.equal(await pending, 'cut')
 
   // Bad configs: exit ≠ 0, the error on stderr, naming the field.
   const unknown = t.tmp.file(
@@ -523,4 +529,53 @@ test('D9: a stalled session fails its requests within idle_timeout; the client r
   await new Promise((r) => setTimeout(r, 1500))
   server.signal('SIGCONT')
   await until(`${p.url}/`, 200, 8000)
+})
+
+test('WebSocket: the upgrade rides an extended CONNECT stream (RFC 8441) and frames pass both ways; other upgrades get 501', async () => {
+  // B: a minimal WebSocket echo server (handshake, then small masked text frames echoed back).
+  const server = createServer((_req, res) => res.end('plain'))
+  const sockets = new Set<import('node:net').Socket>()
+  server.on('upgrade', (req, socket: import('node:net').Socket) => {
+    sockets.add(socket)
+    const key = String(req.headers['sec-websocket-key'])
+    const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64')
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nX-Origin: b\r\n\r\n`,
+    )
+    socket.on('data', (d: Buffer) => {
+      const len = d[1]! & 0x7f
+      const mask = d.subarray(2, 6)
+      const payload = Buffer.from(d.subarray(6, 6 + len).map((b, i) => b ^ mask[i % 4]!))
+      const text = Buffer.from(`b:${payload.toString()}`)
+      socket.write(Buffer.concat([Buffer.from([0x81, text.length]), text]))
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
+  t.defer(() => {
+    for (const s of sockets) s.destroy()
+    return new Promise<void>((r) => server.close(() => r()))
+  })
+  const p = await pair({ originPort: (server.address() as { port: number }).port })
+  await p.server()
+  await p.client()
+  await until(`${p.url}/`, 200, 5000)
+  const ws = new WebSocket(`ws://127.0.0.1:${p.listen}/socket`)
+  const got: string[] = []
+  await new Promise<void>((resolve, reject) => {
+    ws.onopen = () => ws.send('hello')
+    ws.onmessage = (e) => {
+      got.push(String(e.data))
+      if (got.length === 1) ws.send('again')
+      else resolve()
+    }
+    ws.onerror = () => reject(new Error('websocket error'))
+  })
+  ws.close()
+  assert.deepEqual(got, ['b:hello', 'b:again'])
+  const other = await raw(
+    p.listen,
+    'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n',
+  )
+  assert.match(other, /^HTTP\/1\.1 501 /)
+  assert.match(other, /not carried by the tunnel/)
 })
