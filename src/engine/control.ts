@@ -199,6 +199,8 @@ export class Controller {
     const steps = describePlan(p)
     const at = new Date().toISOString()
     if (trigger !== 'start' && isEmpty(p) && !p.adminChanged && !p.logChanged) {
+      // Files a config names but does not hold (tunnel certificates) may have changed on their own.
+      this.supervisor.refreshFiles()
       this.config = next
       const result: ReloadResult = { at, trigger, result: 'unchanged', plan: steps }
       this.lastReload = result
@@ -208,6 +210,7 @@ export class Controller {
     }
     if (p.logChanged) this.log.level = next.log.level
     const { warnings } = await this.supervisor.apply(p)
+    if (trigger !== 'start') this.supervisor.refreshFiles()
     if (p.adminChanged && this.#admin) {
       try {
         await this.#admin.apply(next.admin)

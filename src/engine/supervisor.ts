@@ -225,6 +225,12 @@ export class Supervisor {
     return results.every(Boolean)
   }
 
+  /** Re-read the files apps use but the config does not hold (tunnel certificates): a reload picks up rotated ones. */
+  refreshFiles(): void {
+    for (const s of this.services.values())
+      if (s instanceof TunnelClientService || s instanceof TunnelServerService) s.update(s.spec)
+  }
+
   snapshot(now = Date.now()): DataSnapshot {
     const byApp = new Map<string, Listener[]>()
     for (const l of this.listeners.values()) {

@@ -3,7 +3,6 @@
 // are opened at start, kept alive with PINGs, replaced every connect_interval when one drops, and
 // count as up only after a first exchange (a PING answered: with TLS 1.3 a refused client
 // certificate shows only after the handshake). A request goes to the least-loaded session that is up.
-import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2'
 import type { Socket } from 'node:net'
@@ -22,7 +21,7 @@ import {
   supportedTransferEncoding,
 } from './headers.ts'
 import { reportIgnored, TunnelStats } from './stats.ts'
-import { type ClientSession, connectSession, type TransportTls } from './transport.ts'
+import { type ClientSession, connectSession, loadTls, sameTls, type TransportTls } from './transport.ts'
 
 const SERVER = 'sluice-tunnel-client'
 
@@ -150,23 +149,18 @@ export class TunnelClientService implements Service {
     this.#start()
   }
 
-  #loadTls(): TransportTls {
-    const s = this.spec
-    return {
-      ca: s.tls.ca ? readFileSync(s.tls.ca) : null,
-      cert: readFileSync(s.tls.cert),
-      key: readFileSync(s.tls.key),
-      skipVerify: s.tls.skipVerify,
-      peerHostname: s.peerHostname,
+  /** The certificate files, or null (logged) when one cannot be read. */
+  #readTls(spec: TunnelAppSpec): TransportTls | null {
+    try {
+      return loadTls(spec)
+    } catch (err) {
+      this.log.error({ error: (err as Error).message }, 'cannot read the TLS files; the tunnel stays down')
+      return null
     }
   }
 
-  #start(): void {
-    try {
-      this.#tls = this.#loadTls()
-    } catch (err) {
-      this.log.error({ error: (err as Error).message }, 'cannot read the TLS files; the tunnel stays down')
-    }
+  #start(tls: TransportTls | null = this.#readTls(this.spec)): void {
+    this.#tls = tls
     for (let i = 0; i < this.spec.sessions; i++) {
       const slot: SessionSlot = {
         index: i,
@@ -187,34 +181,31 @@ export class TunnelClientService implements Service {
   }
 
   /** The configuration changed: sessions are re-opened only when what they depend on changed. */
+  /**
+   * The configuration changed (or a reload asked): sessions are re-opened only when what they depend
+   * on changed, certificate files included (a rotated certificate is picked up by a reload).
+   */
   update(spec: TunnelAppSpec): void {
     const old = this.spec
     this.spec = spec
-    const same = (a: TunnelAppSpec, b: TunnelAppSpec) =>
+    const key = (x: TunnelAppSpec) =>
       JSON.stringify([
-        a.peer,
-        a.peerHostname,
-        a.tls,
-        a.sessions,
-        a.localAddress,
-        a.streamWindow,
-        a.sessionWindow,
-      ]) ===
-      JSON.stringify([
-        b.peer,
-        b.peerHostname,
-        b.tls,
-        b.sessions,
-        b.localAddress,
-        b.streamWindow,
-        b.sessionWindow,
+        x.peer,
+        x.sessions,
+        x.localAddress,
+        x.streamWindow,
+        x.sessionWindow,
+        x.maxConcurrentStreams,
       ])
-    if (same(old, spec)) return
-    this.log.info('tunnel settings changed: opening new sessions; requests in flight finish on the old ones')
+    const tls = this.#readTls(spec)
+    if (key(old) === key(spec) && sameTls(tls, this.#tls)) return
+    this.log.info(
+      'tunnel settings or certificates changed: opening new sessions; requests in flight finish on the old ones',
+    )
     this.#stopSessions(false)
     this.slots.length = 0
     this.#closed = false
-    this.#start()
+    this.#start(tls)
   }
 
   #fail(slot: SessionSlot, err: Error): void {

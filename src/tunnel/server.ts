@@ -1,7 +1,6 @@
 // The tunnel's server side: sessions from client instances come in on sluice's listeners (TLS 1.3,
 // client certificate checked against the CA and peer_hostname, HTTP/2), and each stream becomes a
 // plain HTTP/1.1 request to the origin over a keep-alive pool (node:http Agent).
-import { readFileSync } from 'node:fs'
 import { Agent, type IncomingMessage, request } from 'node:http'
 import type { Http2Session, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import type { Socket } from 'node:net'
@@ -12,7 +11,7 @@ import type { Metrics } from '../observe/metrics.ts'
 import type { Series } from '../observe/series.ts'
 import { appendForwarded, CHUNKED_MARK, endToEnd, forwardedElement } from './headers.ts'
 import { reportIgnored, TunnelStats } from './stats.ts'
-import { type TransportServer, transportServer } from './transport.ts'
+import { loadTls, sameTls, type TransportServer, type TransportTls, transportServer } from './transport.ts'
 
 const SERVER = 'sluice-tunnel-server'
 
@@ -48,6 +47,8 @@ export class TunnelServerService implements Service {
   readonly log: Logger
   active = 0
   #server: TransportServer | null = null
+  /** Servers replaced by a reload, still holding the sessions opened on them. */
+  #retired: TransportServer[] = []
   #agent: Agent
   #metrics: Metrics
   #stats: TunnelStats
@@ -63,49 +64,41 @@ export class TunnelServerService implements Service {
     this.#build()
   }
 
+  #tls: TransportTls | null = null
+
+  /** A transport server for the current settings; sessions already open stay on the one they came to. */
   #build(): void {
-    const s = this.spec
     try {
-      this.#server = transportServer(
-        {
-          ca: s.tls.ca ? readFileSync(s.tls.ca) : null,
-          cert: readFileSync(s.tls.cert),
-          key: readFileSync(s.tls.key),
-          skipVerify: s.tls.skipVerify,
-          peerHostname: s.peerHostname,
-        },
-        s,
-        (stream, headers, session) => this.#forward(stream, headers, session),
-        (why, remote) => this.log.warn({ remote, error: why }, 'tunnel session refused'),
-      )
+      this.#tls = loadTls(this.spec)
     } catch (err) {
+      this.#tls = null
       this.#server = null
       this.log.error({ error: (err as Error).message }, 'cannot read the TLS files; sessions are refused')
+      return
     }
+    const previous = this.#server
+    this.#server = transportServer(
+      this.#tls,
+      this.spec,
+      (stream, headers, session) => this.#forward(stream, headers, session),
+      (why, remote) => this.log.warn({ remote, error: why }, 'tunnel session refused'),
+    )
+    if (previous) this.#retired.push(previous)
   }
 
+  /** New settings or rotated certificate files apply to the sessions that open from now on. */
   update(spec: TunnelAppSpec): void {
     const old = this.spec
     this.spec = spec
-    if (
-      JSON.stringify([
-        old.tls,
-        old.peerHostname,
-        old.streamWindow,
-        old.sessionWindow,
-        old.maxConcurrentStreams,
-      ]) !==
-      JSON.stringify([
-        spec.tls,
-        spec.peerHostname,
-        spec.streamWindow,
-        spec.sessionWindow,
-        spec.maxConcurrentStreams,
-      ])
-    ) {
-      // New sessions get the new settings; open ones keep theirs until they end.
-      this.#build()
-    }
+    const key = (x: TunnelAppSpec) =>
+      JSON.stringify([x.streamWindow, x.sessionWindow, x.maxConcurrentStreams, x.peerHostname])
+    let tls: TransportTls | null = null
+    try {
+      tls = loadTls(spec)
+    } catch {}
+    if (key(old) === key(spec) && sameTls(tls, this.#tls)) return
+    this.log.info('tunnel settings or certificates changed: new sessions get them; open ones keep theirs')
+    this.#build()
   }
 
   #forward(stream: ServerHttp2Stream, h: IncomingHttpHeaders, session: Http2Session): void {
@@ -292,7 +285,9 @@ export class TunnelServerService implements Service {
 
   /** Sessions as the status JSON shows them. */
   sessions() {
-    const out = [...(this.#server?.sessions ?? [])].map((s, index) => ({
+    this.#retired = this.#retired.filter((r) => r.sessions.size > 0)
+    const all = [this.#server, ...this.#retired].flatMap((r) => [...(r?.sessions ?? [])])
+    const out = all.map((s, index) => ({
       index,
       peer: `${s.socket?.remoteAddress}:${s.socket?.remotePort}`,
       up: !s.closed && !s.destroyed,
@@ -303,7 +298,7 @@ export class TunnelServerService implements Service {
   }
 
   close(): void {
-    this.#server?.close()
+    for (const r of [this.#server, ...this.#retired]) r?.close()
     this.#agent.destroy()
   }
 }

@@ -1,6 +1,8 @@
 // The tunnel's transport: mutually authenticated sessions that carry many requests at once. Today
 // HTTP/2 over TLS 1.3 (node:http2); the services see only this interface, so QUIC can take its
 // place when Node ships it.
+
+import { readFileSync } from 'node:fs'
 import {
   type ClientHttp2Session,
   type ClientHttp2Stream,
@@ -25,6 +27,33 @@ export interface TransportTls {
   skipVerify: boolean
   /** The name the peer's certificate must carry. */
   peerHostname: string
+}
+
+/** Read the certificate files a tunnel app names (throws when one cannot be read). */
+export function loadTls(spec: {
+  tls: { ca: string | null; cert: string; key: string; skipVerify: boolean }
+  peerHostname: string
+}): TransportTls {
+  return {
+    ca: spec.tls.ca ? readFileSync(spec.tls.ca) : null,
+    cert: readFileSync(spec.tls.cert),
+    key: readFileSync(spec.tls.key),
+    skipVerify: spec.tls.skipVerify,
+    peerHostname: spec.peerHostname,
+  }
+}
+
+/** Same certificates, key, CA and names: open sessions can stay. */
+export function sameTls(a: TransportTls | null, b: TransportTls | null): boolean {
+  if (a === null || b === null) return a === b
+  const eq = (x: Buffer | null, y: Buffer | null) => (x === null || y === null ? x === y : x.equals(y))
+  return (
+    eq(a.ca, b.ca) &&
+    a.cert.equals(b.cert) &&
+    a.key.equals(b.key) &&
+    a.skipVerify === b.skipVerify &&
+    a.peerHostname === b.peerHostname
+  )
 }
 
 export interface TransportTuning {

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { copyFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { connect } from 'node:net'
 import { join } from 'node:path'
@@ -578,4 +579,24 @@ test('WebSocket: the upgrade rides an extended CONNECT stream (RFC 8441) and fra
   )
   assert.match(other, /^HTTP\/1\.1 501 /)
   assert.match(other, /not carried by the tunnel/)
+})
+
+test('reload: rotated certificate files are read again on SIGHUP, and the sessions come up with them', async () => {
+  const o = await origin()
+  // The client starts with a certificate the server refuses (wrong name), at paths that stay.
+  const evil = makeCert(dir, ca, 'trot', { cn: 'evil.example.org', dns: ['evil.example.org'], client: true })
+  const p = await pair({ originPort: o.port, clientCert: evil })
+  await p.server()
+  const client = await p.client()
+  await new Promise((r) => setTimeout(r, 1000))
+  assert.equal((await curl([`${p.url}/`])).status, 503)
+  // Rotate: the same paths now hold a good certificate.
+  copyFileSync(clientCert.cert, evil.cert)
+  copyFileSync(clientCert.key, evil.key)
+  client.signal('SIGHUP')
+  await until(`${p.url}/`, 200, 5000)
+  await client.waitLog(
+    (l) => String(l.msg).startsWith('tunnel settings or certificates changed'),
+    'the rotation',
+  )
 })
