@@ -107,7 +107,10 @@ function tunnelApp(a: TunnelAppSpec): Record<string, unknown> {
       connect_interval: d(a.connectInterval),
       connect_timeout: d(a.connectTimeout),
       request_timeout: d(a.requestTimeout),
-      ...(Object.keys(a.quic).length ? { quic: a.quic } : {}),
+      // The mapped QUIC fields are explicit above; the ignored ones are kept as written.
+      ...(Object.keys(a.ignored).length
+        ? { quic: Object.fromEntries(Object.keys(a.ignored).map((k) => [k, a.quic[k]])) }
+        : {}),
     },
   }
 }

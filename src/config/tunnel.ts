@@ -28,6 +28,18 @@ export const quicOnlyFields = {
   congestion_algorithm: "TCP's congestion control is the kernel's (net.ipv4.tcp_congestion_control)",
 } as const
 
+/**
+ * ptproxy's [transport] fields with a TCP/HTTP/2 counterpart: the sluice field(s) each one sets when
+ * that field is not given itself (numbers: milliseconds or bytes, as ptproxy writes them).
+ */
+export const quicMappedFields: Record<string, readonly string[]> = {
+  max_idle_timeout: ['idle_timeout', 'connect_timeout'],
+  keep_alive_interval: ['keepalive_interval'],
+  max_concurrent_http_streams: ['max_concurrent_streams'],
+  stream_receive_window: ['stream_window'],
+  receive_window: ['session_window'],
+}
+
 export const tunnelAppSchema = strict({
   name: v.pipe(
     str('Unique app name, used in logs, metrics and the admin API'),
@@ -142,18 +154,41 @@ export function tunnelApp(
   if (a.mode === 'server' && a.peer !== undefined)
     issues.push({ path: `${at}.peer`, message: 'only a client connects to a peer; a server listens' })
   const path = (p: string) => (file ? resolve(dirname(file), p) : resolve(p))
-  const t = a.transport ?? {}
-  const quic: Record<string, string> = {}
+  const t: Record<string, unknown> & NonNullable<typeof a.transport> = { ...(a.transport ?? {}) }
+  // ptproxy's QUIC transport fields: mapped onto their TCP/HTTP/2 counterparts, or ignored; each
+  // one is reported at start.
+  const ignored: Record<string, string> = {}
+  const mapped: Record<string, string> = {}
   for (const [k, value] of Object.entries(t.quic ?? {})) {
     const why = (quicOnlyFields as Record<string, string>)[k]
-    if (why === undefined) {
+    const targets = quicMappedFields[k]
+    if (why !== undefined) {
+      ignored[k] = `${JSON.stringify(value)} ignored: ${why}`
+      continue
+    }
+    if (targets === undefined) {
       issues.push({
         path: `${at}.transport.quic.${k}`,
-        message: `unknown QUIC field; known: ${Object.keys(quicOnlyFields).join(', ')}`,
+        message: `unknown QUIC field; known: ${[...Object.keys(quicMappedFields), ...Object.keys(quicOnlyFields)].join(', ')}`,
       })
       continue
     }
-    quic[k] = `${JSON.stringify(value)} ignored: ${why}`
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+      issues.push({
+        path: `${at}.transport.quic.${k}`,
+        message: 'must be a whole number (milliseconds or bytes)',
+      })
+      continue
+    }
+    const set: string[] = []
+    for (const to of targets) {
+      if (t[to] !== undefined) continue
+      t[to] = to.endsWith('_window') ? Math.max(65_535, value) : value
+      set.push(`transport.${to}`)
+    }
+    mapped[k] = set.length
+      ? `${value} → ${set.join(' and ')}`
+      : `${value} not used: ${targets.map((x) => `transport.${x}`).join(', ')} given`
   }
   const spec: TunnelAppSpec = {
     kind: 'tunnel',
@@ -179,13 +214,15 @@ export function tunnelApp(
       t.stream_window === undefined ? tunnelDefaults.streamWindow : (parseSize(t.stream_window) as number),
     sessionWindow:
       t.session_window === undefined ? tunnelDefaults.sessionWindow : (parseSize(t.session_window) as number),
-    maxConcurrentStreams: t.max_concurrent_streams ?? tunnelDefaults.maxConcurrentStreams,
-    keepaliveInterval: t.keepalive_interval ?? tunnelDefaults.keepaliveInterval,
-    idleTimeout: t.idle_timeout ?? tunnelDefaults.idleTimeout,
+    maxConcurrentStreams:
+      (t.max_concurrent_streams as number | undefined) ?? tunnelDefaults.maxConcurrentStreams,
+    keepaliveInterval: (t.keepalive_interval as number | undefined) ?? tunnelDefaults.keepaliveInterval,
+    idleTimeout: (t.idle_timeout as number | undefined) ?? tunnelDefaults.idleTimeout,
     connectInterval: t.connect_interval ?? tunnelDefaults.connectInterval,
-    connectTimeout: t.connect_timeout ?? tunnelDefaults.connectTimeout,
+    connectTimeout: (t.connect_timeout as number | undefined) ?? tunnelDefaults.connectTimeout,
     requestTimeout: t.request_timeout ?? tunnelDefaults.requestTimeout,
-    ignored: quic,
+    ignored,
+    mapped,
     quic: { ...(t.quic ?? {}) },
     enabled: a.enabled ?? true,
     maxConnections: 0,

@@ -192,6 +192,8 @@ export interface TunnelAppSpec {
   requestTimeout: number
   /** QUIC-only settings that have no TCP equivalent: field → why it is ignored (logged at start). */
   ignored: Record<string, string>
+  /** QUIC settings with a TCP/HTTP/2 counterpart: field → what it set (logged at start). */
+  mapped: Record<string, string>
   /** Those settings as written (kept so that `sluice check` prints them back). */
   quic: Record<string, unknown>
   enabled: boolean

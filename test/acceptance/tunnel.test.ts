@@ -181,6 +181,7 @@ key = "tserver.key"
 [transport]
 initial_window = 487500
 congestion_algorithm = "Bbr"
+max_idle_timeout = 4000
 `,
   )
   const server = await t.sluice(serverToml)
@@ -188,6 +189,8 @@ congestion_algorithm = "Bbr"
   // QUIC-only fields are reported at start, not silently dropped.
   await server.waitLog((l) => l.field === 'initial_window', 'initial_window reported')
   await server.waitLog((l) => l.field === 'congestion_algorithm', 'congestion_algorithm reported')
+  const mapped = await server.waitLog((l) => l.field === 'max_idle_timeout', 'max_idle_timeout reported')
+  assert.match(String(mapped.msg), /4000 → transport\.idle_timeout and transport\.connect_timeout/)
   const url = `http://127.0.0.1:${listen}`
   await until(`${url}/warm`, 200, 5000)
   const r = await curl([

@@ -94,4 +94,11 @@ add_forwarded = true
     () => loadConfigText(text.replace('[system]', '[system]\nfancy = 1'), '/x.toml'),
     /system\.fancy/,
   )
+  // `sluice check` prints it in sluice's format and that reads back the same: mapped QUIC fields
+  // come back as the sluice fields they set, ignored ones as written.
+  const again = loadConfigText(JSON.stringify(toDocument(config)), '/etc/ptproxy/b.json').config.apps[0]
+  const { mapped, quic, ...rest } = app
+  assert.deepEqual(again, { ...rest, mapped: {}, quic: { initial_rtt: 150 } })
+  assert.match(mapped.max_idle_timeout!, /3000 → transport\.idle_timeout and transport\.connect_timeout/)
+  assert.equal(quic.stream_receive_window, 4_000_000)
 })

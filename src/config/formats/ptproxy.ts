@@ -5,7 +5,6 @@
 import * as v from 'valibot'
 import { joinHostPort } from '../address.ts'
 import { strict } from '../schema.ts'
-import { quicOnlyFields } from '../tunnel.ts'
 import type { Format } from './format.ts'
 
 const ms = (what: string) =>
@@ -76,24 +75,11 @@ const schema = strict({
 
 type Doc = v.InferOutput<typeof schema>
 
-/** ptproxy's transport fields → sluice's (the ones with a TCP meaning), and the QUIC-only rest. */
+/** ptproxy's [transport] goes whole under transport.quic (mapped or reported as ignored there). */
 function transport(t: Doc['transport'], s: Doc['system']): Record<string, unknown> {
   const out: Record<string, unknown> = {}
-  if (t?.max_idle_timeout !== undefined) {
-    out.idle_timeout = t.max_idle_timeout
-    // ptproxy bounds a connection attempt by max_idle_timeout too.
-    out.connect_timeout = t.max_idle_timeout
-  }
-  if (t?.keep_alive_interval !== undefined) out.keepalive_interval = t.keep_alive_interval
-  if (t?.max_concurrent_http_streams !== undefined) out.max_concurrent_streams = t.max_concurrent_http_streams
-  if (t?.stream_receive_window !== undefined) out.stream_window = Math.max(65_535, t.stream_receive_window)
-  if (t?.receive_window !== undefined) out.session_window = Math.max(65_535, t.receive_window)
   if (s?.connect_interval !== undefined) out.connect_interval = s.connect_interval
-  const quic: Record<string, unknown> = {}
-  for (const k of Object.keys(quicOnlyFields)) {
-    const value = (t as Record<string, unknown> | undefined)?.[k]
-    if (value !== undefined) quic[k] = value
-  }
+  const quic = Object.fromEntries(Object.entries(t ?? {}).filter(([, value]) => value !== undefined))
   if (Object.keys(quic).length) out.quic = quic
   return out
 }
