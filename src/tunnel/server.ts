@@ -150,10 +150,14 @@ export class TunnelServerService implements Service {
       agent: this.#agent,
     })
     req.on('socket', (s: Socket) => s.setNoDelay(this.spec.noDelay))
-    req.setTimeout(this.spec.requestTimeout, () => {
-      req.destroy(new Error(`no response within ${this.spec.requestTimeout}ms`))
-    })
+    // One timer on the stream (not a socket timeout re-armed on every pooled request): no response
+    // head within request_timeout fails the request.
+    const timer = setTimeout(
+      () => req.destroy(new Error(`no response within ${this.spec.requestTimeout}ms`)),
+      this.spec.requestTimeout,
+    )
     req.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer)
       const why =
         err.code === 'ECONNREFUSED'
           ? 'connection refused'
@@ -163,7 +167,7 @@ export class TunnelServerService implements Service {
       fail(502, `the origin ${target.host}:${target.port} could not be reached: ${why}`)
     })
     req.on('response', (res: IncomingMessage) => {
-      req.setTimeout(0)
+      clearTimeout(timer)
       this.#stats.responded(started)
       this.#stats.count(res.statusCode ?? 502)
       if (stream.destroyed) {
@@ -184,10 +188,9 @@ export class TunnelServerService implements Service {
     }
     stream.on('error', () => {})
     stream.once('close', () => {
+      clearTimeout(timer)
       this.#stats.closed(up, down)
-      if (!req.writableFinished || !req.destroyed) {
-        if (stream.rstCode) req.destroy()
-      }
+      if (stream.rstCode && !req.destroyed) req.destroy()
     })
   }
 
