@@ -61,6 +61,7 @@ interface PairOpts {
   client?: string
   server?: string
   transport?: string
+  serverTransport?: string
   env?: Record<string, string>
 }
 
@@ -96,7 +97,7 @@ ${o.client ?? ''}`,
     origin: 127.0.0.1:${o.originPort}
     peer_hostname: ${o.serverPeerHostname ?? 'foo.example.org'}
     tls: {ca: ${ca.cert}, cert: ${serverCert.cert}, key: ${serverCert.key}}
-    transport: ${transport}
+    transport: ${o.serverTransport ?? transport}
 ${o.server ?? ''}`,
   )
   return {
@@ -602,4 +603,23 @@ test('reload: rotated certificate files are read again on SIGHUP, and the sessio
     (l) => String(l.msg).startsWith('tunnel settings or certificates changed'),
     'the rotation',
   )
+})
+
+test('request_timeout: an origin that never answers gets a 502 from the server side, naming the wait', async () => {
+  const o = await origin((req, res) => {
+    if (req.url !== '/never') res.end('ok')
+  })
+  const p = await pair({
+    originPort: o.port,
+    serverTransport: '{keepalive_interval: 500ms, idle_timeout: 2s, request_timeout: 1s}',
+  })
+  await p.server()
+  await p.client()
+  await until(`${p.url}/`, 200, 5000)
+  const t0 = performance.now()
+  const r = await curl([`${p.url}/never`])
+  assert.equal(r.status, 502)
+  assert.match(r.head, /^server: sluice-tunnel-server$/im)
+  assert.match(r.body, /no response within 1000ms/)
+  assert.ok(performance.now() - t0 < 3000)
 })
