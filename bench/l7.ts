@@ -4,9 +4,9 @@
 // response body. Writes the "L7" section of bench/RESULTS-L7.md. Ratios, not absolute numbers.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
 import { join, resolve } from 'node:path'
 import { freePort } from '../src/testkit/ports.ts'
+import { median, type Wrk, waitPort, wrk } from './wrk.ts'
 
 const root = resolve(import.meta.dirname, '..')
 const work = join(root, 'bench', '.work')
@@ -21,56 +21,13 @@ function start(cmd: string, args: string[]): ChildProcess {
   return c
 }
 
-async function waitPort(port: number): Promise<void> {
-  const deadline = Date.now() + 10_000
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect(port, '127.0.0.1')
-      s.once('connect', () => r(s.destroy() !== undefined))
-      s.once('error', () => r(false))
-    })
-    if (ok) return
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  throw new Error(`port ${port} did not open`)
-}
-
 function cpu(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
   return (Number(f[11]) + Number(f[12])) / 100
 }
 
-const ms = (t: string) => {
-  const m = /([\d.]+)(us|ms|s)/.exec(t)
-  if (!m) return Number.NaN
-  return m[2] === 'us' ? Number(m[1]) / 1000 : m[2] === 's' ? Number(m[1]) * 1000 : Number(m[1])
-}
-
-async function wrk(port: number, path: string, c: number) {
-  const args = [
-    '-t1',
-    `-c${c}`,
-    `-d${seconds}s`,
-    '--latency',
-    '-H',
-    'environment: dev',
-    `http://127.0.0.1:${port}${path}`,
-  ]
-  const out = await new Promise<string>((res, rej) => {
-    const p = spawn('wrk', args)
-    let s = ''
-    p.stdout.on('data', (d) => (s += d))
-    p.on('exit', (code) => (code === 0 ? res(s) : rej(new Error(s))))
-  })
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0)
-  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
-  return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
-    requests: Number(/(\d+) requests in/.exec(out)?.[1]),
-    p99: ms(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
-    transfer: /Transfer\/sec:\s+(\S+)/.exec(out)?.[1] ?? '',
-    errors: non2xx + (sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0),
-  }
+function l7wrk(port: number, path: string, c: number): Promise<Wrk> {
+  return wrk(['-t1', `-c${c}`, `-d${seconds}s`, '-H', 'environment: dev', `http://127.0.0.1:${port}${path}`])
 }
 
 interface Row {
@@ -179,13 +136,13 @@ http.createServer((req, res) => {
     { name: 'http-proxy', port: p.httpProxy, pid: hp.pid! },
   ]
   const results = new Map<string, Row[]>()
-  for (const t of targets) await wrk(t.port, '/', 8) // warm up pools and JITs
+  for (const t of targets) await l7wrk(t.port, '/', 8) // warm up pools and JITs
   for (let r = 0; r < rounds; r++) {
     for (const t of targets) {
       const before = t.pid ? cpu(t.pid) : 0
-      const a = await wrk(t.port, '/', clients)
+      const a = await l7wrk(t.port, '/', clients)
       const used = t.pid ? cpu(t.pid) - before : 0
-      const b = await wrk(t.port, '/big', 16)
+      const b = await l7wrk(t.port, '/big', 16)
       const row = {
         rps: a.rps,
         p99: a.p99,
@@ -199,13 +156,7 @@ http.createServer((req, res) => {
       )
     }
   }
-  const med = (name: string, k: keyof Row) => {
-    const xs = results
-      .get(name)!
-      .map((x) => x[k])
-      .sort((a, b) => a - b)
-    return xs[Math.floor(xs.length / 2)]!
-  }
+  const med = (name: string, k: keyof Row) => median(results.get(name)!.map((x) => x[k]))
   const names = targets.map((t) => t.name)
   const f = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '—')
   const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}×` : '—')

@@ -13,6 +13,7 @@ import { dirname, join, resolve } from 'node:path'
 import { sinkServer } from '../src/testkit/fixtures.ts'
 import { freePort } from '../src/testkit/ports.ts'
 import { bandwidthAccuracy, latencyAccuracy, type Received, sink as timingSink } from './faults.ts'
+import { median, type Wrk, waitPort, wrk } from './wrk.ts'
 
 const root = resolve(import.meta.dirname, '..')
 const work = join(root, 'bench', '.work')
@@ -98,22 +99,6 @@ function stopAll(): void {
 process.on('exit', stopAll)
 process.on('SIGINT', () => process.exit(130))
 
-async function waitPort(port: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const ok = await new Promise<boolean>((res) => {
-      const s = connect(port, '127.0.0.1', () => {
-        s.destroy()
-        res(true)
-      })
-      s.on('error', () => res(false))
-    })
-    if (ok) return
-    if (Date.now() > deadline) throw new Error(`nothing listening on ${port}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
-
 /** utime + stime of a process and its threads, in seconds. */
 function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
@@ -129,41 +114,13 @@ function rssKiB(pid: number): number {
 // ---------------------------------------------------------------------------------------------
 // Measurements
 
-interface Wrk {
-  rps: number
-  p50: number
-  p99: number
-  requests: number
-  errors: number
-}
-
-function parseMs(text: string): number {
-  const m = /([\d.]+)(us|ms|s)/.exec(text)
-  if (!m) return Number.NaN
-  const v = Number(m[1])
-  return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v
-}
-
 const pad = 'x'.repeat(900)
 
-async function wrk(port: number, clients: number, close: boolean): Promise<Wrk> {
-  const args = ['-t1', `-c${clients}`, `-d${seconds}s`, '--latency', '-H', `X-Pad: ${pad}`]
+function wrkRun(port: number, clients: number, close: boolean): Promise<Wrk> {
+  const args = ['-t1', `-c${clients}`, `-d${seconds}s`, '-H', `X-Pad: ${pad}`]
   if (close) args.push('-H', 'Connection: close')
   args.push(`http://127.0.0.1:${port}/`)
-  const out = await new Promise<string>((res, rej) => {
-    const c = spawn('wrk', args)
-    let s = ''
-    c.stdout.on('data', (d) => (s += d))
-    c.on('exit', (code) => (code === 0 ? res(s) : rej(new Error(`wrk exited ${code}: ${s}`))))
-  })
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1])
-  const requests = Number(/(\d+) requests in/.exec(out)?.[1])
-  const p50 = parseMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '')
-  const p99 = parseMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '')
-  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0)
-  const errors = (sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0) + non2xx
-  return { rps, p50, p99, requests, errors }
+  return wrk(args)
 }
 
 async function iperf(port: number): Promise<number> {
@@ -249,9 +206,9 @@ interface Target {
 
 async function measure(t: Target): Promise<Omit<Result, 'idleKiB'>> {
   const cpu0 = t.pid ? cpuSeconds(t.pid) : 0
-  const ka = await wrk(t.http, keepAliveClients, false)
+  const ka = await wrkRun(t.http, keepAliveClients, false)
   const cpu1 = t.pid ? cpuSeconds(t.pid) : 0
-  const nc = await wrk(t.http, newConnClients, true)
+  const nc = await wrkRun(t.http, newConnClients, true)
   const cpu2 = t.pid ? cpuSeconds(t.pid) : 0
   const bulkMBs = await iperf(t.bulk)
   return {
@@ -265,11 +222,6 @@ async function measure(t: Target): Promise<Omit<Result, 'idleKiB'>> {
     bulkMBs,
     errors: ka.errors + nc.errors,
   }
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -409,7 +361,7 @@ ${['http', 'bulk', 'idle'].map((_, i) => `  server { listen 127.0.0.1:${ports.ng
   }
 
   console.log(`warming up (${seconds}s per case, ${rounds} rounds, ${targets.length} targets)`)
-  for (const t of targets) await wrk(t.http, keepAliveClients, false).catch(() => {})
+  for (const t of targets) await wrkRun(t.http, keepAliveClients, false).catch(() => {})
 
   const results = new Map<string, Result[]>(targets.map((t) => [t.name, []]))
   for (let r = 1; r <= rounds; r++) {
@@ -435,7 +387,7 @@ ${['http', 'bulk', 'idle'].map((_, i) => `  server { listen 127.0.0.1:${ports.ng
       [faultPorts.lat1, faultCpu],
     ] as const) {
       const c0 = cpuSeconds(slc.pid!)
-      const w = await wrk(port, keepAliveClients, false)
+      const w = await wrkRun(port, keepAliveClients, false)
       into.push(((cpuSeconds(slc.pid!) - c0) / w.requests) * 1e6)
     }
   }

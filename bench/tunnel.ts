@@ -8,6 +8,7 @@ import { createServer } from 'node:http'
 import { join, resolve } from 'node:path'
 import { freePort } from '../src/testkit/ports.ts'
 import { makeCa, makeCert } from '../test/tls-certs.ts'
+import { median, type Wrk, wrk } from './wrk.ts'
 
 const root = resolve(import.meta.dirname, '..')
 const work = join(root, 'bench', '.work')
@@ -37,25 +38,8 @@ async function waitStatus(url: string, status: number): Promise<void> {
   throw new Error(`${url} never answered ${status}`)
 }
 
-const ms = (t: string) => {
-  const m = /([\d.]+)(us|ms|s)/.exec(t)
-  if (!m) return Number.NaN
-  return m[2] === 'us' ? Number(m[1]) / 1000 : m[2] === 's' ? Number(m[1]) * 1000 : Number(m[1])
-}
-
-async function wrk(port: number, c: number) {
-  const out = await new Promise<string>((res, rej) => {
-    const p = spawn('wrk', ['-t1', `-c${c}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`])
-    let s = ''
-    p.stdout.on('data', (d) => (s += d))
-    p.on('exit', (code) => (code === 0 ? res(s) : rej(new Error(s))))
-  })
-  return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
-    p50: ms(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
-    p99: ms(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
-    errors: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
-  }
+function tunnelWrk(port: number, c: number): Promise<Wrk> {
+  return wrk(['-t1', `-c${c}`, `-d${seconds}s`, `http://127.0.0.1:${port}/`])
 }
 
 /** Upload the big file with curl; MB/s (10^6) from curl's own upload speed. */
@@ -121,11 +105,11 @@ async function main(): Promise<void> {
   ]
   type Row = { p50: number; p99: number; rps: number; mbps: number; errors: number }
   const results = new Map<string, Row[]>()
-  for (const t of targets) await wrk(t.port, 8)
+  for (const t of targets) await tunnelWrk(t.port, 8)
   for (let r = 0; r < rounds; r++) {
     for (const t of targets) {
-      const one = await wrk(t.port, 1)
-      const many = await wrk(t.port, 64)
+      const one = await tunnelWrk(t.port, 1)
+      const many = await tunnelWrk(t.port, 64)
       const mbps = await upload(t.port, big)
       const row = { p50: one.p50, p99: one.p99, rps: many.rps, mbps, errors: one.errors + many.errors }
       results.set(t.name, [...(results.get(t.name) ?? []), row])
@@ -134,13 +118,7 @@ async function main(): Promise<void> {
       )
     }
   }
-  const med = (name: string, k: keyof Row) => {
-    const xs = results
-      .get(name)!
-      .map((x) => x[k])
-      .sort((a, b) => a - b)
-    return xs[Math.floor(xs.length / 2)]!
-  }
+  const med = (name: string, k: keyof Row) => median(results.get(name)!.map((x) => x[k]))
   const added = med('tunnel', 'p50') - med('direct', 'p50')
   const lines = [
     '# Tunnel benchmark (issue 5)',
