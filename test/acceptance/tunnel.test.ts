@@ -106,6 +106,13 @@ ${o.server ?? ''}`,
     url: `http://127.0.0.1:${listen}`,
     client: () => t.sluice(clientFile, [], o.env ?? {}),
     server: () => t.sluice(serverFile),
+    /** Start both and wait until a request gets through; the processes, server first. */
+    async up(): Promise<{ server: SluiceProcess; client: SluiceProcess }> {
+      const server = await t.sluice(serverFile)
+      const client = await t.sluice(clientFile, [], o.env ?? {})
+      await until(`http://127.0.0.1:${listen}/`, 200, 5000)
+      return { server, client }
+    },
     clientFile,
     serverFile,
   }
@@ -275,9 +282,7 @@ test('D3: 502 from the server side when B is down; CONNECT 405 and an unknown Tr
 
   const o = await origin()
   const q = await pair({ originPort: o.port })
-  await q.server()
-  await q.client()
-  await until(`${q.url}/`, 200, 5000)
+  await q.up()
   const seen = o.seen.length
   const connectAnswer = await raw(q.listen, 'CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n')
   assert.match(connectAnswer, /^HTTP\/1\.1 405 /)
@@ -319,9 +324,7 @@ test('D4: wrong CA, wrong client name, wrong expected name: no session for 10 s,
   for (const s of servers) await s.waitLog((l) => l.msg === 'tunnel session refused', 'a refusal')
   // With the right certificates: 200.
   const good = await pair({ originPort: o.port })
-  await good.server()
-  await good.client()
-  await until(`${good.url}/`, 200, 5000)
+  await good.up()
 })
 
 test('D5: chunked bodies both ways and Content-Length kept', async () => {
@@ -335,9 +338,7 @@ test('D5: chunked bodies both ways and Content-Length kept', async () => {
     } else res.end(`got ${body.length}`)
   })
   const p = await pair({ originPort: o.port })
-  await p.server()
-  await p.client()
-  await until(`${p.url}/`, 200, 5000)
+  await p.up()
   const answer = await raw(
     p.listen,
     'POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3;ext=1\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n',
@@ -355,9 +356,7 @@ test('D5: chunked bodies both ways and Content-Length kept', async () => {
 test('D6: add_forwarded appends RFC 7239 elements, on the client and then on the server too', async () => {
   const o = await origin()
   const p = await pair({ originPort: o.port, client: '    add_forwarded: true' })
-  await p.server()
-  await p.client()
-  await until(`${p.url}/`, 200, 5000)
+  await p.up()
   await curl(['-H', 'Forwarded: for=1.2.3.4', `${p.url}/f`])
   const one = String(o.seen.at(-1)!.headers.forwarded)
   assert.match(
@@ -370,9 +369,7 @@ test('D6: add_forwarded appends RFC 7239 elements, on the client and then on the
     client: '    add_forwarded: true',
     server: '    add_forwarded: true',
   })
-  await q.server()
-  await q.client()
-  await until(`${q.url}/`, 200, 5000)
+  await q.up()
   await curl(['-H', 'Forwarded: for=1.2.3.4', `${q.url}/f`])
   const two = String(o.seen.at(-1)!.headers.forwarded)
   assert.match(
@@ -451,9 +448,7 @@ test('D7: SIGINT drains, a second exits 130, systemd is told, bad configs are re
 
   // Two signals: exit 130 at once.
   const q = await pair({ originPort: o.port })
-  await q.server()
-  const c2 = await q.client()
-  await until(`${q.url}/`, 200, 5000)
+  const { client: c2 } = await q.up()
   // Cut when sluice exits at once: curl fails, which is what exit-now means.
   const pending = curl([`${q.url}/slow`]).then(
     () => 'answered',
@@ -492,9 +487,7 @@ test('D7: SIGINT drains, a second exits 130, systemd is told, bad configs are re
 test('D8: 200 concurrent one-second requests share the sessions', async () => {
   const o = await origin((_req, res) => setTimeout(() => res.end('slow'), 1000))
   const p = await pair({ originPort: o.port })
-  await p.server()
-  await p.client()
-  await until(`${p.url}/`, 200, 5000)
+  await p.up()
   const t0 = performance.now()
   // curl --parallel: 200 transfers at once, each on its own connection.
   const args = ['-s', '-o', '/dev/null', '-w', '%{http_code}\\n', '--parallel', '--parallel-max', '200']
@@ -519,9 +512,7 @@ test('D9: a stalled session fails its requests within idle_timeout; the client r
     else res.end('ok')
   })
   const p = await pair({ originPort: o.port })
-  const server = await p.server()
-  await p.client()
-  await until(`${p.url}/`, 200, 5000)
+  const { server } = await p.up()
   const t0 = performance.now()
   const inflight = curl([`${p.url}/slow`])
   await new Promise((r) => setTimeout(r, 200))
@@ -561,9 +552,7 @@ test('WebSocket: the upgrade rides an extended CONNECT stream (RFC 8441) and fra
     return new Promise<void>((r) => server.close(() => r()))
   })
   const p = await pair({ originPort: (server.address() as { port: number }).port })
-  await p.server()
-  await p.client()
-  await until(`${p.url}/`, 200, 5000)
+  await p.up()
   const ws = new WebSocket(`ws://127.0.0.1:${p.listen}/socket`)
   const got: string[] = []
   await new Promise<void>((resolve, reject) => {
@@ -613,9 +602,7 @@ test('request_timeout: an origin that never answers gets a 502 from the server s
     originPort: o.port,
     serverTransport: '{keepalive_interval: 500ms, idle_timeout: 2s, request_timeout: 1s}',
   })
-  await p.server()
-  await p.client()
-  await until(`${p.url}/`, 200, 5000)
+  await p.up()
   const t0 = performance.now()
   const r = await curl([`${p.url}/never`])
   assert.equal(r.status, 502)
