@@ -8,7 +8,7 @@ import type { HttpErrorFault, LatencyFault } from '../faults/model.ts'
 import { sampleDelay } from '../faults/random.ts'
 import { type DialTls, dialTls } from '../net/dial.ts'
 import type { DnsCache } from '../net/dns.ts'
-import type { ListenerContext, Service } from '../net/service.ts'
+import { ConnectionCap, type ListenerContext, type Service, track } from '../net/service.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
 import type { HistogramSeries, Series } from '../observe/series.ts'
@@ -70,7 +70,7 @@ export class HttpService implements Service, HttpContext {
   #runDuration: number | null
   #tls = new Map<string, DialTls>()
   #rejected = new Map<number, Series>()
-  #lastCapWarning = 0
+  #cap = new ConnectionCap()
 
   constructor(spec: HttpAppSpec, deps: HttpServiceDeps) {
     this.name = spec.name
@@ -225,35 +225,16 @@ export class HttpService implements Service, HttpContext {
 
   handle(client: Socket, l: ListenerContext): void {
     const slot = l.slot as HttpSlot
-    if (this.spec.maxConnections > 0 && this.active >= this.spec.maxConnections) {
-      slot.rejectedMax.value++
-      client.on('error', () => {})
-      client.resetAndDestroy()
-      const now = Date.now()
-      if (now - this.#lastCapWarning > 1000) {
-        this.#lastCapWarning = now
-        this.log.warn(
-          { listener: l.key, max: this.spec.maxConnections },
-          'connection reset: max_connections reached',
-        )
-      }
+    if (this.#cap.refuse(client, this.active, this.spec.maxConnections, l.key, slot.rejectedMax, this.log))
       return
-    }
     client.setNoDelay(true)
     const conn = new HttpConnection(client, this, slot)
-    this.active++
-    slot.accepted.value++
-    slot.active.value++
-    l.conns.add(conn)
     this.conns.add(conn)
-    client.once('close', () => {
+    track(this, l, slot, conn, client, () => {
       conn.closed()
-      this.active--
       this.conns.delete(conn)
       conn.flushBytes()
-      slot.active.value--
       this.#metrics.sessionSeconds.observe(slot.session, (performance.now() - conn.started) / 1000)
-      l.conns.delete(conn)
     })
   }
 

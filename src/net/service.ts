@@ -1,5 +1,6 @@
 // What a listener hands an accepted socket to, whatever the service (tcp now; http and tunnel later).
 import type { Socket } from 'node:net'
+import type { Logger } from '../observe/logger.ts'
 import type { Series } from '../observe/series.ts'
 
 /** A live connection a listener tracks, so it can drain or end it and count its bytes. */
@@ -66,4 +67,30 @@ export function track(
     onClose?.()
     l.conns.delete(conn)
   })
+}
+
+/** max_connections: a connection over the cap is reset and counted; the warning is logged at most once a second. */
+export class ConnectionCap {
+  #lastWarning = 0
+
+  /** Whether `client` was refused: `active` connections already, `max` of them allowed (0: no cap). */
+  refuse(
+    client: Socket,
+    active: number,
+    max: number,
+    listener: string,
+    rejected: Series,
+    log: Logger,
+  ): boolean {
+    if (max <= 0 || active < max) return false
+    rejected.value++
+    client.on('error', () => {})
+    client.resetAndDestroy()
+    const now = Date.now()
+    if (now - this.#lastWarning > 1000) {
+      this.#lastWarning = now
+      log.warn({ listener, max }, 'connection reset: max_connections reached')
+    }
+    return true
+  }
 }

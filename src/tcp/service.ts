@@ -10,7 +10,7 @@ import { FaultSet, type FaultSetSpec } from '../faults/faultset.ts'
 import { connectTime, type DialTls, dial, dialTls } from '../net/dial.ts'
 import type { DnsCache } from '../net/dns.ts'
 import { Pipe } from '../net/pipe.ts'
-import { ByteCount, type ListenerContext, type Service, type Tracked } from '../net/service.ts'
+import { ByteCount, ConnectionCap, type ListenerContext, type Service, type Tracked } from '../net/service.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
 import type { HistogramSeries, Series } from '../observe/series.ts'
@@ -89,7 +89,7 @@ export class TcpService implements Service {
   #dns: DnsCache
   #log: Logger
   #debug: boolean
-  #lastCapWarning = 0
+  #cap = new ConnectionCap()
   #tls = new Map<string, DialTls>()
   #runDuration: number | null
 
@@ -158,20 +158,7 @@ export class TcpService implements Service {
   handle(client: Socket, l: ListenerContext): void {
     const slot = l.slot as Slot
     const spec = this.spec
-    if (spec.maxConnections > 0 && this.active >= spec.maxConnections) {
-      slot.rejectedMax.value++
-      client.on('error', () => {})
-      client.resetAndDestroy()
-      const now = Date.now()
-      if (now - this.#lastCapWarning > 1000) {
-        this.#lastCapWarning = now
-        this.#log.warn(
-          { listener: l.key, max: spec.maxConnections },
-          'connection reset: max_connections reached',
-        )
-      }
-      return
-    }
+    if (this.#cap.refuse(client, this.active, spec.maxConnections, l.key, slot.rejectedMax, this.#log)) return
     if (!this.faults.empty) {
       const f = this.faults.connectFault(null)
       if (f) {
