@@ -122,7 +122,7 @@ function app(a: AppSpec): Record<string, unknown> {
     name: a.name,
     kind: a.kind,
     listen: a.listen.map((l) => (l.host === null ? l.port : l.key)),
-    ...(a.enabled ? {} : { enabled: false }),
+    enabled: a.enabled,
     targets: a.targets.map(target),
     strategy: a.strategy,
     connect_timeout: d(a.connectTimeout),
@@ -144,7 +144,7 @@ function app(a: AppSpec): Record<string, unknown> {
       : false,
     passive: a.passive ? { failures: a.passive.failures, cooldown: d(a.passive.cooldown) } : false,
     on_no_target: a.onNoTarget,
-    ...(a.postgresClientSsl === 'refuse' ? { postgres_client_ssl: 'refuse' } : {}),
+    postgres_client_ssl: a.postgresClientSsl,
     ...(a.faults.length ? { faults: a.faults.map(faultDocument) } : {}),
   }
 }

@@ -192,7 +192,7 @@ export const appTuning = {
   idle_timeout: v.optional(
     optionalDuration('Close a connection after this long with no data either way (off)'),
   ),
-  keepalive: v.optional(optionalDuration('TCP keepalive idle time on both sockets (default off)')),
+  keepalive: v.optional(optionalDuration('TCP keepalive idle time on both sockets (default 60s; off disables)')),
   nodelay: v.optional(v.pipe(v.boolean(), v.description('Disable Nagle on both sockets'))),
   max_connections: v.optional(int(0, 10_000_000, 'Concurrent connections cap for the app; 0 = none')),
   health: v.optional(

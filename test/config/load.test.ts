@@ -136,11 +136,11 @@ test('the syntax is sniffed when the extension says nothing', () => {
   )
 })
 
-test('defaults are explicit: admin on 127.0.0.1:8474, passive ejection on, keepalive off', () => {
+test('defaults are explicit: admin on 127.0.0.1:8474, passive ejection on, keepalive 60s', () => {
   const { config } = loadConfigText('apps: [{name: a, listen: [1], targets: ["h:1"]}]', 'a.yaml')
   assert.deepEqual(config.admin, { host: '127.0.0.1', port: 8474, token: null })
   const app = config.apps[0] as TcpAppSpec
-  assert.equal(app.keepAlive, false)
+  assert.equal(app.keepAlive, 60_000)
   assert.equal(app.noDelay, true)
   assert.equal(app.idleTimeout, 0)
   assert.equal(app.maxConnections, 0)

@@ -4,8 +4,10 @@ import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { stringify } from 'yaml'
 import { runHelp } from '../../src/cli/run.ts'
 import { loadConfigFile, loadConfigText } from '../../src/config/load.ts'
+import { toDocument } from '../../src/config/print.ts'
 import { codes } from '../../src/errors.ts'
 import { createMetrics } from '../../src/observe/metrics.ts'
 import { root } from '../helpers.ts'
@@ -51,4 +53,25 @@ test('every option of sluice run in the README exists', () => {
   const options = [...table.matchAll(/(--[a-z][a-z-]+)/g)].map((x) => x[1]!)
   assert.ok(options.length >= 5)
   for (const o of options) assert.ok(runHelp.includes(o), o)
+})
+
+test("the README's default column for tcp apps is what check prints for a minimal app", () => {
+  const table = readme.slice(readme.indexOf('### Apps (`kind: tcp`, the default)'))
+  const rows = table.slice(0, table.indexOf('\n\n', table.indexOf('| field'))).split('\n')
+  const { config } = loadConfigText('apps: [{name: a, listen: [1], targets: ["h:1"]}]', 'a.yaml')
+  const app = (toDocument(config).apps as Record<string, unknown>[])[0]!
+  let compared = 0
+  for (const row of rows) {
+    const m = /^\| `([a-z_]+)` *\| `([^`]+)` *\|/.exec(row)
+    if (!m) continue
+    const [, field, documented] = m
+    const printed = app[field!]
+    assert.notEqual(printed, undefined, `README documents ${field}, check does not print it`)
+    const text =
+      typeof printed === 'object' ? stringify(printed, { flow: true } as never).trim() : String(printed)
+    const plain = (x: string) => x.replace(/\s+/g, '')
+    assert.equal(plain(text), plain(documented!), field)
+    compared++
+  }
+  assert.ok(compared >= 10, `compared ${compared} rows`)
 })
