@@ -1,7 +1,7 @@
 // `sluice check`: validate a config file, print it normalised (every default explicit, in sluice's
 // own format) and the plan it would apply to an empty start. Exit 1 on any error.
 import { stringify } from 'yaml'
-import { loadConfigFile } from '../config/load.ts'
+import { configFile, configLookup, loadConfigFile } from '../config/load.ts'
 import { describePlan, plan } from '../config/plan.ts'
 import { toDocument } from '../config/print.ts'
 import { parse, printError } from './args.ts'
@@ -12,7 +12,7 @@ Validate a config file (sluice's format, Fly.io JSON or tcpproxy YAML) without s
 Prints the normalised config in sluice's own format, with every default made explicit, and the
 plan it would apply. Exits 1 and names the file, line, field and reason of every problem.
 
-  -c, --config FILE   config file (default: $SLUICE_CONFIG, else ./sluice.yaml)
+  -c, --config FILE   config file (default: ${configLookup})
       --json          print the result as JSON
 `
 
@@ -25,7 +25,7 @@ export function check(argv: string[]): number {
     process.stdout.write(checkHelp)
     return 0
   }
-  const file = values.config || process.env.SLUICE_CONFIG || 'sluice.yaml'
+  const file = configFile(values.config)
   try {
     const { config, syntax } = loadConfigFile(file)
     const steps = describePlan(plan(null, config))

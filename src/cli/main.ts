@@ -2,7 +2,7 @@
 import { jsonSchema } from '../config/jsonschema.ts'
 import { SluiceError } from '../errors.ts'
 import { version } from '../version.ts'
-import { exitCode, print, printError } from './args.ts'
+import { exitCode, parse, print, printError } from './args.ts'
 import { check, checkHelp } from './check.ts'
 import { demo, demoHelp } from './demo.ts'
 import { proxy, proxyHelp } from './proxy.ts'
@@ -25,14 +25,29 @@ Commands:
 Run "sluice <command> --help" for a command's options.
 `
 
+const schemaHelp = `Usage: sluice schema
+
+Print the JSON Schema of sluice's own config format (for editor completion and validation).
+`
+const versionHelp = 'Usage: sluice version\n\nPrint the version.\n'
+
+/** A command without options: --help prints its help, anything else is a usage error. */
+function plain(name: string, argv: string[], helpText: string, output: () => string): number {
+  const { values } = parse(name, argv, {})
+  return print(values.help ? helpText : output())
+}
+
 const commands: Record<string, [(argv: string[]) => Promise<number | null> | number | null, string]> = {
   run: [run, runHelp],
   proxy: [proxy, proxyHelp],
   check: [check, checkHelp],
   demo: [demo, demoHelp],
   test: [test, testHelp],
-  schema: [() => print(`${JSON.stringify(jsonSchema(), null, 2)}\n`), 'Usage: sluice schema\n'],
-  version: [() => print(`${version}\n`), 'Usage: sluice version\n'],
+  schema: [
+    (argv) => plain('schema', argv, schemaHelp, () => `${JSON.stringify(jsonSchema(), null, 2)}\n`),
+    schemaHelp,
+  ],
+  version: [(argv) => plain('version', argv, versionHelp, () => `${version}\n`), versionHelp],
 }
 
 /** Run the CLI; resolves with an exit code, or null when the command keeps running (servers). */

@@ -2,7 +2,7 @@
 // until a signal. Also the wiring the demo reuses.
 import { AdminServer } from '../admin/server.ts'
 import { type ListenAddress, parseListen } from '../config/address.ts'
-import { loadConfigFile } from '../config/load.ts'
+import { configFile, configLookup, loadConfigFile } from '../config/load.ts'
 import { parseAdmin } from '../config/normalize.ts'
 import type { AppSpec, Config, LogFormat, LogLevel } from '../config/types.ts'
 import { Controller } from '../engine/control.ts'
@@ -18,7 +18,7 @@ Run the proxy with a config file in sluice's format (YAML, JSON or TOML), Fly.io
 tcpproxy YAML or the sidecar dispatcher's YAML (recognised without a flag). The file is watched and reloaded on change; SIGHUP
 reloads too. SIGINT/SIGTERM drain connections and exit; a second signal exits at once (130).
 
-  -c, --config FILE     config file (default: $SLUICE_CONFIG, else $SIDECAR_CONFIG, else ./sluice.yaml)
+  -c, --config FILE     config file (default: ${configLookup})
       --listen ADDR     listen address of the config's one app ("5000", "127.0.0.1:5000"); for the
                         sidecar's YAML it wins over $SIDECAR_PORT (default 5000)
       --admin ADDR      admin API address (default 127.0.0.1:8474; "off" to disable; port 0 picks one)
@@ -148,7 +148,7 @@ export async function run(argv: string[]): Promise<number | null> {
     process.stdout.write(runHelp)
     return 0
   }
-  const file = values.config || process.env.SLUICE_CONFIG || process.env.SIDECAR_CONFIG || 'sluice.yaml'
+  const file = configFile(values.config)
   let running: Running
   try {
     const over = overrides({

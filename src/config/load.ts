@@ -1,6 +1,6 @@
 // Read a config file in any accepted format and produce a Config, or a ConfigError that names the
 // file, the line where it can, the field path and the reason. No side effects beyond reading.
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { extname } from 'node:path'
 import { parse as parseToml, TomlError } from 'smol-toml'
 import * as v from 'valibot'
@@ -17,6 +17,21 @@ export interface Loaded {
   config: Config
   syntax: Syntax
   text: string
+}
+
+/** Where `run` and `check` look for the config when no -c is given, in this order. */
+export const configLookup =
+  '$SLUICE_CONFIG, else $FPROXY_CONFIG_PATH, else $SIDECAR_CONFIG, else ./sluice.yaml, else ./config.yaml'
+
+/**
+ * The config file to read: `-c`, else the first of $SLUICE_CONFIG, $FPROXY_CONFIG_PATH (fproxy's) and
+ * $SIDECAR_CONFIG (the sidecar's) that is set, else ./sluice.yaml, else ./config.yaml (tcpproxy's
+ * and the sidecar's own default) when only that one exists.
+ */
+export function configFile(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const named = flag || env.SLUICE_CONFIG || env.FPROXY_CONFIG_PATH || env.SIDECAR_CONFIG
+  if (named) return named
+  return !existsSync('sluice.yaml') && existsSync('config.yaml') ? 'config.yaml' : 'sluice.yaml'
 }
 
 /** Read and parse a config file; throws ConfigError. */

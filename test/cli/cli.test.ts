@@ -177,3 +177,57 @@ test('npx sluice demo --once shows real proxying with nothing else installed', a
   const answered = r.stdout.match(/connection \d → backend-[12]/g) ?? []
   assert.equal(answered.length, 9)
 })
+
+test('every subcommand prints its help with --help and exits 0', async () => {
+  for (const cmd of ['run', 'proxy', 'check', 'schema', 'demo', 'test', 'version']) {
+    const r = await sluice(cmd, '--help')
+    assert.equal(r.code, 0, `${cmd}: ${r.stderr}`)
+    assert.match(r.stdout, new RegExp(`^Usage: sluice ${cmd}`), cmd)
+  }
+})
+
+test('run and check find the config file: -c, $SLUICE_CONFIG, $FPROXY_CONFIG_PATH, $SIDECAR_CONFIG, ./sluice.yaml, ./config.yaml', async () => {
+  const app = (port: number) =>
+    `apps: [{name: a${port}, listen: ["127.0.0.1:${port}"], targets: ["127.0.0.1:1"]}]\n`
+  const dir = t.tmp.dir
+  const checkWith = async (env: Record<string, string>) => {
+    const r = await run(process.execPath, [cli, 'check'], {
+      cwd: dir,
+      env: { ...process.env, SLUICE_CONFIG: '', FPROXY_CONFIG_PATH: '', SIDECAR_CONFIG: '', ...env },
+    }).catch((e: { stdout: string; stderr: string }) => e)
+    return `${r.stdout}${r.stderr}`
+  }
+  const none = await checkWith({})
+  assert.match(none, /ERR_CONFIG_NOT_FOUND/)
+  assert.match(none, /sluice\.yaml/)
+  t.tmp.file('config.yaml', app(1))
+  assert.match(await checkWith({}), /config\.yaml: valid/)
+  t.tmp.file('sluice.yaml', app(2))
+  assert.match(await checkWith({}), /sluice\.yaml: valid/)
+  const sidecar = t.tmp.file('sidecar.yaml', app(3))
+  assert.match(await checkWith({ SIDECAR_CONFIG: sidecar }), /sidecar\.yaml: valid/)
+  const fproxy = t.tmp.file(
+    'fproxy.json',
+    JSON.stringify({ Apps: [{ Name: 'f', Ports: [7005], Targets: ['127.0.0.1:1'] }] }),
+  )
+  assert.match(
+    await checkWith({ SIDECAR_CONFIG: sidecar, FPROXY_CONFIG_PATH: fproxy }),
+    /fproxy\.json: valid/,
+  )
+  const own = t.tmp.file('own.yaml', app(4))
+  assert.match(await checkWith({ SLUICE_CONFIG: own, FPROXY_CONFIG_PATH: fproxy }), /own\.yaml: valid/)
+  // run takes the same file: the app from $FPROXY_CONFIG_PATH listens.
+  const port = await freePort()
+  const fp2 = t.tmp.file(
+    'fproxy2.json',
+    JSON.stringify({ Apps: [{ Name: 'f2', Ports: [port], Targets: ['127.0.0.1:1'] }] }),
+  )
+  const p = t.process(['run', '--admin', '127.0.0.1:0', '--log-format', 'json'], {
+    SLUICE_CONFIG: '',
+    SIDECAR_CONFIG: '',
+    FPROXY_CONFIG_PATH: fp2,
+  })
+  await p.started()
+  assert.match(p.stderr, /fproxy2\.json/)
+  assert.notEqual((await exchange(port, 'x')).error, 'ECONNREFUSED')
+})
