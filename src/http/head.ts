@@ -151,8 +151,11 @@ export function parseRequest(buf: Buffer, end: number, limits: HeadLimits): Requ
     if (length !== null) throw new HeadError(400, 'both Content-Length and Transfer-Encoding')
     if (minor === 0) throw new HeadError(400, 'Transfer-Encoding in an HTTP/1.0 request')
     const codings = tokens(te)
-    if (codings.length !== 1 || codings[0] !== 'chunked')
-      throw new HeadError(501, `unsupported Transfer-Encoding ${JSON.stringify(te)}`)
+    // RFC 9112 6.3: without chunked as the final coding the length cannot be known (400);
+    // a coding applied before chunked is one sluice does not implement (501).
+    if (codings[codings.length - 1] !== 'chunked')
+      throw new HeadError(400, `Transfer-Encoding ${JSON.stringify(te)} does not end in chunked`)
+    if (codings.length !== 1) throw new HeadError(501, `unsupported Transfer-Encoding ${JSON.stringify(te)}`)
     body = 'chunked'
   } else if (length !== null && length > 0) {
     body = 'length'

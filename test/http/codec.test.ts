@@ -47,6 +47,10 @@ test('request heads: smuggling vectors and malformed input are refused with the 
     ['GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 2\r\n\r\n', 400],
     ['GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n', 400],
     ['GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n', 501],
+    // RFC 9112 6.3: a request whose final coding is not chunked has no determinable length.
+    ['GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n', 400],
+    ['GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n', 400],
+    ['GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n', 400],
     ['GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n', 400],
     ['GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n', 400],
     ['GET / HTTP/1.1\r\nHost: x\r\nX: a\nb\r\n\r\n', 400],
