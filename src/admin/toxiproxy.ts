@@ -23,6 +23,13 @@ import { json, noContent, type Router } from './http.ts'
 export const TOXIPROXY_API_VERSION = '2.12.0'
 
 const bad = (message: string) => new SluiceError('ERR_BAD_REQUEST', message)
+
+/** A body's `enabled`: omitted or null keeps `fallback` (Go's decoder leaves the field as it was). */
+function enabledOf(value: unknown, fallback: boolean, where = ''): boolean {
+  if (value === undefined || value === null) return fallback
+  if (typeof value !== 'boolean') throw bad(`bad request body: enabled${where} must be true or false`)
+  return value
+}
 const missing = (field: string) => bad(`missing required field: ${field}`)
 
 type Toxic = {
@@ -339,7 +346,7 @@ export function registerToxiproxyRoutes(router: Router, c: Controller): void {
       if (config().apps.some((a) => a.name === name))
         throw new SluiceError('ERR_CONFLICT', 'proxy already exists')
       const listen = await listenFor(b.listen)
-      const enabled = b.enabled === undefined ? true : b.enabled === true
+      const enabled = enabledOf(b.enabled, true)
       await binding(
         c.change((overlay, current) => {
           if (current.apps.some((a) => a.name === name))
@@ -363,12 +370,13 @@ export function registerToxiproxyRoutes(router: Router, c: Controller): void {
         const e = requireObject(entry)
         if (typeof e.name !== 'string' || !e.name) throw missing(`name at proxy ${i + 1}`)
         if (typeof e.upstream !== 'string' || !e.upstream) throw missing(`upstream at proxy ${i + 1}`)
+        enabledOf(e.enabled, true, ` at proxy ${i + 1}`)
       })
       const done: unknown[] = []
       for (const entry of list as Record<string, unknown>[]) {
         const name = entry.name as string
         const upstream = entry.upstream as string
-        const enabled = entry.enabled === undefined ? true : entry.enabled === true
+        const enabled = enabledOf(entry.enabled, true)
         try {
           const existing = config().apps.find((a) => a.name === name) as TcpAppSpec | undefined
           if (existing && existing.origin === 'config') throw configOwned(existing)
@@ -436,7 +444,7 @@ export function registerToxiproxyRoutes(router: Router, c: Controller): void {
     await binding(
       c.change((overlay, current) => {
         const a = findProxy(current, app.name, 'proxy')
-        const enabled = typeof b.enabled === 'boolean' ? b.enabled : a.enabled
+        const enabled = enabledOf(b.enabled, a.enabled)
         if (a.origin === 'config') {
           if (enabled) overlay.disabled.delete(a.name)
           else overlay.disabled.add(a.name)

@@ -71,6 +71,36 @@ test('T21: create with the real port; disable closes and refuses; enable accepts
   assert.ok(await refused(portOf(dormant.body.listen)), 'a proxy created disabled does not listen')
 })
 
+test('T21b: enabled omitted or null (as the Ruby client sends it) creates an enabled, listening proxy', async () => {
+  for (const [name, extra] of [
+    ['t21-null', { enabled: null }],
+    ['t21-omit', {}],
+  ] as const) {
+    const r = await api('POST', '/proxies', { name, listen: '127.0.0.1:0', upstream, ...extra })
+    assert.equal(r.status, 201)
+    assert.equal(r.body.enabled, true, name)
+    assert.equal((await exchange(portOf(r.body.listen), name)).data.toString(), name, `${name} listens`)
+  }
+  const nulled = await api('PATCH', '/proxies/t21-null', { enabled: null })
+  assert.equal(nulled.body.enabled, true, 'a null enabled in an update keeps the state')
+  const pop = await api('POST', '/populate', [
+    { name: 't21-pop', listen: '127.0.0.1:0', upstream, enabled: null },
+  ])
+  assert.equal(pop.status, 201)
+  assert.equal(pop.body.proxies[0].enabled, true)
+  for (const bad of ['yes', 1]) {
+    const r = await api('POST', '/proxies', {
+      name: 't21-bad',
+      listen: '127.0.0.1:0',
+      upstream,
+      enabled: bad,
+    })
+    assert.equal(r.status, 400, `enabled: ${JSON.stringify(bad)}`)
+    assert.match(r.body.error, /enabled/)
+  }
+  assert.equal((await api('GET', '/proxies/t21-bad')).status, 404, 'nothing was created')
+})
+
 test('T22: errors have Toxiproxy codes and messages', async () => {
   const cases: [unknown, number, string][] = [
     [{ name: '', upstream }, 400, 'missing required field: name'],
