@@ -131,11 +131,55 @@ function attr(
   const v = attrs[key]
   if (v === undefined || v === null) return def
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > max) {
-    throw bad(
+    throw new SluiceError(
+      'ERR_FAULT_INVALID',
       `bad request body: attribute ${key} must be a number${max < Number.POSITIVE_INFINITY ? ` between 0 and ${max}` : ' ≥ 0'}`,
     )
   }
   return v
+}
+
+/**
+ * The attributes each toxic type takes. Toxiproxy ignores any other key, so a misspelt one (latncy)
+ * silently does nothing; sluice refuses it, naming the key and the ones the type takes.
+ */
+const toxicAttributes: Record<string, readonly string[]> = {
+  latency: ['latency', 'jitter', 'distribution', 'stddev', 'min', 'max', 'shape', 'scale', 'mode'],
+  bandwidth: ['rate'],
+  slow_close: ['delay'],
+  timeout: ['timeout'],
+  reset_peer: ['timeout'],
+  slicer: ['average_size', 'size_variation', 'delay'],
+  limit_data: ['bytes'],
+  jitter: ['amplitude', 'frequency'],
+  packet_loss: ['rate', 'correlation', 'retransmit', 'max_retransmit'],
+  reset: ['rate'],
+  blackhole: [],
+  refuse: [],
+  down: [],
+  close: [],
+}
+
+/** Attributes a toxic must be given: without them it would do nothing at all. */
+const requiredAttributes: Record<string, readonly string[]> = { packet_loss: ['rate'] }
+
+/** Refuse unknown and missing attributes of a toxic type (ERR_FAULT_INVALID, HTTP 400). */
+function checkAttributes(type: string, attrs: Record<string, unknown>): void {
+  const known = toxicAttributes[type]
+  if (!known) throw bad('invalid toxic type')
+  for (const key of Object.keys(attrs)) {
+    if (!known.includes(key)) {
+      const takes = known.length ? `takes: ${known.join(', ')}` : 'takes none'
+      throw new SluiceError(
+        'ERR_FAULT_INVALID',
+        `bad request body: unknown attribute ${key} (${type} ${takes})`,
+      )
+    }
+  }
+  for (const key of requiredAttributes[type] ?? []) {
+    if (attrs[key] === undefined || attrs[key] === null)
+      throw new SluiceError('ERR_FAULT_INVALID', `bad request body: attribute ${key} is required for ${type}`)
+  }
 }
 
 /** A toxic (type, attributes) as a fault; Toxiproxy's units (ms, KB/s, µs) turned into sluice's. */
@@ -146,6 +190,7 @@ function faultOf(
   toxicity: number,
   attrs: Record<string, unknown>,
 ): FaultSpec {
+  checkAttributes(type, attrs)
   const base = { name, direction, probability: toxicity, schedule: null }
   switch (type) {
     case 'latency':

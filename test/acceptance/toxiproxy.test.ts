@@ -174,6 +174,30 @@ test('T23: toxic defaults, conflicts, invalid streams, partial updates, delete',
   assert.deepEqual((await api('GET', '/proxies/t23/toxics')).body, [])
 })
 
+test('T23b: a toxic missing a required attribute, or with a misspelt or out-of-range one, is a 400 naming it', async () => {
+  await api('POST', '/proxies', { name: 't23b', listen: '127.0.0.1:0', upstream })
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ type: 'packet_loss' }, /attribute rate is required/],
+    [{ type: 'packet_loss', attributes: { rate: 2 } }, /attribute rate must be a number between 0 and 1/],
+    [
+      { type: 'latency', attributes: { latncy: 100 } },
+      /unknown attribute latncy \(latency takes: latency, jitter/,
+    ],
+    [{ type: 'limit_data', attributes: { bytes: -1 } }, /attribute bytes must be a number/],
+  ]
+  for (const [body, error] of cases) {
+    const r = await api('POST', '/proxies/t23b/toxics', body)
+    assert.equal(r.status, 400, JSON.stringify(body))
+    assert.match(r.body.error, error)
+  }
+  assert.deepEqual((await api('GET', '/proxies/t23b/toxics')).body, [], 'nothing was added')
+  const ok = await api('POST', '/proxies/t23b/toxics', { type: 'packet_loss', attributes: { rate: 0.5 } })
+  assert.equal(ok.status, 200)
+  const typo = await api('PATCH', '/proxies/t23b/toxics/packet_loss_downstream', { attributes: { rat: 0.1 } })
+  assert.equal(typo.status, 400)
+  assert.match(typo.body.error, /unknown attribute rat/)
+})
+
 test('T24: reset enables every proxy and removes every toxic', async () => {
   const r = await api('POST', '/proxies', { name: 't24', listen: '127.0.0.1:0', upstream })
   await api('POST', '/proxies/t24/toxics', { type: 'latency', attributes: { latency: 50 } })
