@@ -116,6 +116,21 @@ export function fromNative(
   return issues.length ? { config: null, issues } : { config, issues }
 }
 
+/** Faults of a tcp app or of one of its targets: an http_error there has no request to answer. */
+function tcpFaults(
+  raw: readonly unknown[] | undefined,
+  at: string,
+  issues: ConfigIssue[],
+  runDuration: number | null,
+) {
+  const faults = parseFaults(raw, at, issues, runDuration)
+  faults.forEach((f, i) => {
+    if (f.type === 'http_error')
+      issues.push({ path: `${at}[${i}].type`, message: 'http_error acts on http apps (kind: http) only' })
+  })
+  return faults
+}
+
 function tcpApp(
   raw: TcpAppOutput,
   defaults: TuningOutput,
@@ -131,7 +146,7 @@ function tcpApp(
     const weight = typeof entry === 'string' ? 1 : entry.weight
     const path = typeof entry === 'string' ? `${at}.targets[${j}]` : `${at}.targets[${j}].address`
     const o = typeof entry === 'string' ? null : entry
-    const faults = parseFaults(o?.faults, `${at}.targets[${j}].faults`, issues, ctx.runDuration)
+    const faults = tcpFaults(o?.faults, `${at}.targets[${j}].faults`, issues, ctx.runDuration)
     const parsed = parseTarget(address)
     if (typeof parsed === 'string') {
       issues.push({ path, message: parsed })
@@ -163,14 +178,7 @@ function tcpApp(
   if (health && health.timeout > health.interval) {
     issues.push({ path: `${at}.health.timeout`, message: 'must not be longer than health.interval' })
   }
-  const faults = parseFaults(raw.faults, `${at}.faults`, issues, ctx.runDuration)
-  faults.forEach((f, i) => {
-    if (f.type === 'http_error')
-      issues.push({
-        path: `${at}.faults[${i}].type`,
-        message: 'http_error acts on http apps (kind: http) only',
-      })
-  })
+  const faults = tcpFaults(raw.faults, `${at}.faults`, issues, ctx.runDuration)
   if (issues.length > before) return null
   const keepalive = pick('keepalive') ?? appDefaults.keepalive
   return {

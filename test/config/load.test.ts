@@ -280,3 +280,24 @@ test('missing, unreadable and directory paths are told apart', () => {
   const ok = tmp.file('ok.yaml', 'apps: []\n')
   assert.equal(loadConfigFile(ok).config.apps.length, 0)
 })
+
+test('a fault that cannot act on the kind is refused, on the app and on one of its targets', () => {
+  for (const [doc, path] of [
+    [
+      'apps: [{name: a, listen: [1], targets: ["h:1"], faults: [{type: http_error, status: 500}]}]',
+      'apps[0].faults[0].type',
+    ],
+    [
+      'apps: [{name: a, listen: [1], targets: [{address: "h:1", faults: [{type: http_error, status: 500}]}]}]',
+      'apps[0].targets[0].faults[0].type',
+    ],
+  ] as const) {
+    assert.throws(
+      () => loadConfigText(doc, 'a.yaml'),
+      (e: ConfigError) =>
+        e.code === 'ERR_CONFIG_INVALID' &&
+        e.issues.some((i) => i.path === path && /http apps/.test(i.message)),
+      path,
+    )
+  }
+})
