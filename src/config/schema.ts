@@ -34,10 +34,15 @@ function editDistance(a: string, b: string): number {
   return row[b.length]!
 }
 
-/** A strict object whose unknown-key error lists the known keys. */
+/**
+ * A strict object whose unknown-key error lists the known keys. valibot reports a missing required
+ * key through the same message, with no input (the issue's path already names the key).
+ */
 export function strict<const E extends v.ObjectEntries>(entries: E) {
   const known = Object.keys(entries)
-  return v.strictObject(entries, (issue) => unknownKey(issue.input, known))
+  return v.strictObject(entries, (issue) =>
+    issue.input === undefined ? 'is required' : unknownKey(issue.input, known),
+  )
 }
 
 export const typeName = (input: unknown) =>
@@ -192,7 +197,9 @@ export const appTuning = {
   idle_timeout: v.optional(
     optionalDuration('Close a connection after this long with no data either way (off)'),
   ),
-  keepalive: v.optional(optionalDuration('TCP keepalive idle time on both sockets (default 60s; off disables)')),
+  keepalive: v.optional(
+    optionalDuration('TCP keepalive idle time on both sockets (default 60s; off disables)'),
+  ),
   nodelay: v.optional(v.pipe(v.boolean(), v.description('Disable Nagle on both sockets'))),
   max_connections: v.optional(int(0, 10_000_000, 'Concurrent connections cap for the app; 0 = none')),
   health: v.optional(

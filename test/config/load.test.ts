@@ -301,3 +301,17 @@ test('a fault that cannot act on the kind is refused, on the app and on one of i
     )
   }
 })
+
+test('a missing required field is named as missing, not as an unknown field', () => {
+  for (const [doc, path] of [
+    ['apps: [{listen: [1], targets: ["h:1"]}]', 'apps[0].name'],
+    ['apps: [{name: a, kind: http, listen: [1]}]', 'apps[0].destination'],
+  ] as const) {
+    assert.throws(
+      () => loadConfigText(doc, 'a.yaml'),
+      (e: ConfigError) =>
+        e.issues.some((i) => i.path === path && i.message === 'is required') && !/undefined/.test(e.message),
+      path,
+    )
+  }
+})
