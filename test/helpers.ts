@@ -36,6 +36,23 @@ export async function waitFor<T>(
   }
 }
 
+/** Keys that appear more than once in one object of a JSON text (JSON.parse silently keeps the last). */
+export function duplicateKeys(text: string): string[] {
+  const dups: string[] = []
+  const open: Set<string>[] = []
+  // A string followed by a colon is a key; strings are whole tokens, so braces inside them never count.
+  for (const m of text.matchAll(/("(?:[^"\\]|\\.)*")(\s*:)?|[{}]/g)) {
+    if (m[0] === '{') open.push(new Set())
+    else if (m[0] === '}') open.pop()
+    else if (m[2]) {
+      const keys = open.at(-1)
+      if (keys?.has(m[1]!)) dups.push(JSON.parse(m[1]!))
+      keys?.add(m[1]!)
+    }
+  }
+  return dups
+}
+
 /** A temporary directory removed by `cleanup()`. */
 export function tempDir(): { dir: string; file(name: string, content: string): string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-test-'))

@@ -84,6 +84,7 @@ export class Upstream {
   #passive: PassiveSpec | null = null
   #rotation: RotationState = { next: 0 }
   #metrics: Metrics
+  /** The app's logger: its lines already carry `app`. */
   #log: Logger
 
   constructor(spec: UpstreamSpec, metrics: Metrics, log: Logger) {
@@ -162,8 +163,7 @@ export class Upstream {
     this.#metrics.connectSeconds.observe(t.m.connectSeconds, connectMs / 1000)
     t.total++
     if (t.failures || t.probation) {
-      if (t.probation)
-        this.#log.info({ app: this.app, target: t.key }, 'target back in rotation: connect succeeded')
+      if (t.probation) this.#log.info({ target: t.key }, 'target back in rotation: connect succeeded')
       t.failures = 0
       t.probation = false
       t.ejections = 0
@@ -193,7 +193,7 @@ export class Upstream {
       t.probation = true
       this.#metrics.ejections.series({ app: this.app, target: t.key }).value++
       this.#log.warn(
-        { app: this.app, target: t.key, reason, cooldownMs: cooldown },
+        { target: t.key, reason, cooldownMs: cooldown },
         `target ejected after ${t.ejections > 1 ? 'failing again on probation' : `${p.failures} consecutive connect failures`}`,
       )
     }

@@ -6,7 +6,7 @@ import { connect, createServer, type Socket } from 'node:net'
 import { test } from 'node:test'
 import { echoServer } from '../../src/testkit/fixtures.ts'
 import { freePort } from '../../src/testkit/ports.ts'
-import { exchange, getJson, openEcho, testScope, waitFor } from '../helpers.ts'
+import { duplicateKeys, exchange, getJson, openEcho, testScope, waitFor } from '../helpers.ts'
 
 const t = testScope()
 const echo = () => t.fixture(echoServer())
@@ -54,7 +54,7 @@ test('A2: round-robin splits 100 connections 50/50; random stays within 30..70',
 test('A3: failover past two dead targets; all 100 connections echo through E1', async () => {
   const e1 = await echo()
   const port = await freePort()
-  await sluice(
+  const p = await sluice(
     'a3.yaml',
     `apps: [{name: a, ports: [${port}], targets: ["${await deadAddress()}", "${await deadAddress()}", "${e1.address}"]}]\n`,
   )
@@ -62,6 +62,12 @@ test('A3: failover past two dead targets; all 100 connections echo through E1', 
   for (let i = 0; i < 100; i++) if ((await exchange(port, 'ping')).data.toString() === 'ping') ok++
   assert.equal(ok, 100)
   assert.equal(e1.accepted, 100)
+  const lines = p.stderr.split('\n').filter((l) => l.startsWith('{'))
+  assert.ok(
+    lines.some((l) => l.includes('target ejected')),
+    'the dead targets were ejected',
+  )
+  for (const l of lines) assert.deepEqual(duplicateKeys(l), [], l)
 })
 
 test('A4: an unresolvable target is skipped, logged with the reason, and sluice stays up', async () => {
