@@ -36,9 +36,14 @@ export function configFile(flag: string | undefined, env: NodeJS.ProcessEnv = pr
 
 /** Read and parse a config file; throws ConfigError. */
 export function loadConfigFile(file: string): Loaded {
-  let text: string
+  const text = readConfigText(file)
+  return { ...loadConfigText(text, file), text }
+}
+
+/** A config file's text; ERR_CONFIG_NOT_FOUND or ERR_CONFIG_READ naming why it cannot be had. */
+export function readConfigText(file: string): string {
   try {
-    text = readFileSync(file, 'utf8')
+    return readFileSync(file, 'utf8')
   } catch (err) {
     const e = err as NodeJS.ErrnoException
     if (e.code === 'ENOENT') {
@@ -49,7 +54,6 @@ export function loadConfigFile(file: string): Loaded {
     const why = e.code === 'EISDIR' ? 'is a directory, not a file' : `cannot be read (${e.code ?? e.message})`
     throw new ConfigError('ERR_CONFIG_READ', file, [{ path: '', message: why }], { cause: err })
   }
-  return { ...loadConfigText(text, file), text }
 }
 
 /** Parse config text; `file` names it in errors and decides the syntax by extension. */

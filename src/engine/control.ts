@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto'
 import { type FSWatcher, unwatchFile, watch, watchFile } from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
 import { HealthMonitor } from '../balance/health.ts'
-import { loadConfigFile } from '../config/load.ts'
+import { loadConfigFile, loadConfigText, readConfigText } from '../config/load.ts'
 import { cloneOverlay, compose, emptyOverlay, type Overlay } from '../config/overlay.ts'
 import { describePlan, isEmpty, plan } from '../config/plan.ts'
 import type { AdminSpec, Config, TcpAppSpec } from '../config/types.ts'
@@ -58,6 +58,8 @@ export class Controller {
   readonly #overrides: (c: Config) => Config
   readonly #admin: AdminHook | undefined
   #appliedHash: string | null = null
+  /** The digest of the last file text that failed to parse or validate. */
+  #rejectedHash: string | null = null
   #queue: Promise<unknown> = Promise.resolve()
   #watcher: FSWatcher | null = null
   #debounce: NodeJS.Timeout | null = null
@@ -145,20 +147,25 @@ export class Controller {
     if (!this.#file || this.draining) return { at, trigger, result: 'unchanged' }
     let base: Config
     let next: Config
-    let hash: string
+    let hash: string | null = null
     try {
-      const loaded = loadConfigFile(this.#file)
-      hash = digest(loaded.text)
-      if (!force && hash === this.#appliedHash) return { at, trigger, result: 'unchanged' }
-      base = this.#overrides(loaded.config)
+      const text = readConfigText(this.#file)
+      hash = digest(text)
+      // The same text as the one in force, or as the last one rejected (fs.watch and the poll both
+      // report one save): nothing new to apply or to say. SIGHUP (force) re-reads and reports again.
+      if (!force && (hash === this.#appliedHash || hash === this.#rejectedHash))
+        return { at, trigger, result: 'unchanged' }
+      base = this.#overrides(loadConfigText(text, this.#file).config)
       next = this.#composed(base, this.#overlay)
     } catch (err) {
+      this.#rejectedHash = hash
       return this.#rejected(at, trigger, err)
     }
     try {
       const result = await this.#apply(next, trigger)
       this.#base = base
       this.#appliedHash = hash
+      this.#rejectedHash = null
       return result
     } catch (err) {
       return this.#rejected(at, trigger, err)

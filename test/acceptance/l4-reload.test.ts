@@ -236,6 +236,10 @@ test('B7: a bad file keeps the running config (and says why); a good one is appl
   )
   assert.equal(malformed.code, 'ERR_CONFIG_PARSE')
   await holds()
+  // holds() outlasts the 2 s poll that backs fs.watch up: the same bad file is reported once.
+  const rejections = (code: string) =>
+    p.count((l) => l.msg?.startsWith('config rejected') === true && l.code === code)
+  assert.equal(rejections('ERR_CONFIG_PARSE'), 1, 'one line for one rejected save')
   // (ii) one port in two apps
   writeFileSync(
     file,
@@ -249,6 +253,7 @@ test('B7: a bad file keeps the running config (and says why); a good one is appl
   const dup = await p.waitLog((l) => l.code === 'ERR_CONFIG_INVALID', 'the duplicate-port rejection', 2000)
   assert.match(String(dup.error), new RegExp(`port ${pa} .*"a".*"b"`))
   await holds()
+  assert.equal(rejections('ERR_CONFIG_INVALID'), 1, 'one line for one rejected save')
   assert.ok(await refused(pb), 'nothing of the bad config was applied')
   // (iii) valid again
   writeFileSync(file, JSON.stringify({ Apps: [{ Name: 'a', Ports: [pa], Targets: [e2.address] }] }))
