@@ -70,7 +70,7 @@ export async function demo(argv: string[]): Promise<number | null> {
     {
       file: null,
       overrides: overrides({ logLevel: level }),
-      log: createLogger({ level: level as 'warn', format: 'auto' }),
+      log: createLogger({ level: level as 'warn', format: 'pretty' }),
     },
   )
   out('sluice demo: real sockets, real proxying, nothing else needed.')

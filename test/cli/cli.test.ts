@@ -176,6 +176,9 @@ test('npx sluice demo --once shows real proxying with nothing else installed', a
   assert.match(r.stdout, /127\.0\.0\.1:\d+ +DOWN +connections: 0/)
   const answered = r.stdout.match(/connection \d → backend-[12]/g) ?? []
   assert.equal(answered.length, 9)
+  // A person reads this: sluice's own log lines come readable, never as raw JSON.
+  for (const line of `${r.stdout}${r.stderr}`.split('\n')) assert.doesNotMatch(line, /^\s*\{"/, line)
+  assert.match(r.stderr, /target skipped: refused/)
 })
 
 test('every subcommand prints its help with --help and exits 0', async () => {
