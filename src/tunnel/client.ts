@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2'
 import type { Socket } from 'node:net'
 import type { TunnelAppSpec } from '../config/types.ts'
+import type { ErrorCode } from '../errors.ts'
 import type { ListenerContext, Service, Tracked } from '../net/service.ts'
 import { ByteCount, track } from '../net/service.ts'
 import type { Logger } from '../observe/logger.ts'
@@ -211,7 +212,10 @@ export class TunnelClientService implements Service {
   #fail(slot: SessionSlot, err: Error): void {
     slot.lastError = err.message
     this.#metrics.tunnelReconnects.series({ app: this.name, result: 'failed' }).value++
-    this.log.warn({ session: slot.index, peer: this.#peer(), error: err.message }, 'tunnel session failed')
+    this.log.warn(
+      { session: slot.index, peer: this.#peer(), code: 'ERR_TUNNEL_SESSION', error: err.message },
+      'tunnel session failed',
+    )
     this.#status()
   }
 
@@ -355,22 +359,23 @@ export class TunnelClientService implements Service {
         if (conn.draining && conn.inFlight === 0) conn.socket.end()
       })
     }
-    const fail = (status: number, text: string) => {
+    const fail = (status: number, code: ErrorCode, text: string) => {
       this.#stats.count(status)
       answer(res, status, text)
-      this.log.warn({ status, method: req.method, url: req.url?.slice(0, 200) }, text)
+      this.log.warn({ status, code, method: req.method, url: req.url?.slice(0, 200) }, text)
     }
-    if (!supportedTransferEncoding(req.headers['transfer-encoding'])) {
+    const refusal = refuseRequest(req)
+    if (refusal) {
       req.resume()
       res.shouldKeepAlive = false
-      fail(400, `Transfer-Encoding "${req.headers['transfer-encoding']}" is not supported (only chunked)`)
+      fail(400, 'ERR_TUNNEL_BAD_REQUEST', refusal)
       return
     }
     const session = this.#pick()
     if (!session) {
       req.resume()
       const why = this.slots.find((s) => s.lastError)?.lastError ?? 'no session yet'
-      fail(503, `the tunnel to ${this.#peer()} is not established (${why})`)
+      fail(503, 'ERR_TUNNEL_DOWN', `the tunnel to ${this.#peer()} is not established (${why})`)
       return
     }
     const started = performance.now()
@@ -390,7 +395,7 @@ export class TunnelClientService implements Service {
       stream = session.request(headers, !hasBody)
     } catch (err) {
       req.resume()
-      fail(502, `the tunnel could not send the request: ${(err as Error).message}`)
+      fail(502, 'ERR_TUNNEL_STREAM', `the tunnel could not send the request: ${(err as Error).message}`)
       return
     }
     this.#stats.opened()
@@ -402,7 +407,8 @@ export class TunnelClientService implements Service {
       req.pipe(stream)
     }
     stream.setTimeout(this.spec.requestTimeout, () => {
-      if (!res.headersSent) fail(504, `no response through the tunnel within ${this.spec.requestTimeout}ms`)
+      if (!res.headersSent)
+        fail(504, 'ERR_TUNNEL_TIMEOUT', `no response through the tunnel within ${this.spec.requestTimeout}ms`)
       stream.close()
     })
     stream.once('response', (h) => {
@@ -416,14 +422,16 @@ export class TunnelClientService implements Service {
       stream.pipe(res)
     })
     stream.on('error', (err) => {
-      if (!res.headersSent) fail(502, `the tunnel failed while sending: ${describe(err).message}`)
+      if (!res.headersSent)
+        fail(502, 'ERR_TUNNEL_STREAM', `the tunnel failed while sending: ${describe(err).message}`)
       else res.destroy()
     })
     stream.once('close', () => {
       this.#stats.closed(up, down)
       // A's connection went first: nobody to answer, nothing to report.
       if (gone) return
-      if (!res.headersSent) fail(502, `the tunnel stream ended without a response (code ${stream.rstCode})`)
+      if (!res.headersSent)
+        fail(502, 'ERR_TUNNEL_STREAM', `the tunnel stream ended without a response (code ${stream.rstCode})`)
       else if (!res.writableFinished && stream.rstCode) res.destroy()
     })
     res.once('close', () => {
@@ -566,4 +574,19 @@ function describe(err: Error): Error {
     return new Error('the peer closed the session (certificate refused, or shutting down)')
   if (code === 'ECONNRESET') return new Error('the peer reset the connection (certificate refused?)')
   return err
+}
+
+/**
+ * Why a request cannot cross the tunnel as it is, or null. HTTP/1.1 requires Host, and sluice never
+ * invents one; an absolute-form target is a forward-proxy request, which the tunnel is not (ptproxy
+ * refuses them too); only chunked is a request Transfer-Encoding the tunnel carries.
+ */
+function refuseRequest(req: IncomingMessage): string | null {
+  if (req.headers.host === undefined) return 'the request has no Host header (HTTP/1.1 requires one)'
+  const url = req.url ?? ''
+  if (!url.startsWith('/') && !(url === '*' && req.method === 'OPTIONS'))
+    return `the request target "${url.slice(0, 200)}" is not origin-form: absolute-form (proxy) requests are not accepted`
+  if (!supportedTransferEncoding(req.headers['transfer-encoding']))
+    return `Transfer-Encoding "${req.headers['transfer-encoding']}" is not supported (only chunked)`
+  return null
 }

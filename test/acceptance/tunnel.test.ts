@@ -296,6 +296,32 @@ test('D3: 502 from the server side when B is down; CONNECT 405 and an unknown Tr
   assert.equal(o.seen.length, seen, 'B received nothing')
 })
 
+test('D3b: no Host, or a proxy-style absolute target, is a 400 from the client side with a code; B sees nothing', async () => {
+  const o = await origin()
+  const q = await pair({ originPort: o.port })
+  const { client } = await q.up()
+  const seen = o.seen.length
+  const noHost = await raw(q.listen, 'GET / HTTP/1.1\r\n\r\n')
+  assert.match(noHost, /^HTTP\/1\.1 400 /)
+  assert.match(noHost, /Host/)
+  const absolute = await raw(
+    q.listen,
+    'GET http://elsewhere.example/ HTTP/1.1\r\nHost: elsewhere.example\r\n\r\n',
+  )
+  assert.match(absolute, /^HTTP\/1\.1 400 /)
+  assert.match(absolute, /absolute-form/)
+  assert.match(absolute, /Server: sluice-tunnel-client/i)
+  assert.equal(o.seen.length, seen, 'B received nothing')
+  const lines = await waitFor(
+    () =>
+      client.logs.filter((l) => l.status === 400).length >= 2
+        ? client.logs.filter((l) => l.status === 400)
+        : null,
+    'the two 400s logged',
+  )
+  for (const l of lines) assert.equal(l.code, 'ERR_TUNNEL_BAD_REQUEST')
+})
+
 test('D4: wrong CA, wrong client name, wrong expected name: no session for 10 s, 503s, B untouched', async () => {
   const o = await origin()
   const foreign = makeCert(dir, otherCa, 'tforeign', {
