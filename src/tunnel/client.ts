@@ -127,6 +127,10 @@ export class TunnelClientService implements Service {
       this.#firstDone = r
     })
     this.#http = createServer({ requireHostHeader: false, keepAliveTimeout: 60_000 })
+    // A client that half-closes after its request (printf … | socat) still wants the response:
+    // node:http otherwise aborts the in-flight request on the client's FIN. With this flag it
+    // answers, then ends the socket (the response is marked last).
+    ;(this.#http as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
     this.#http.on('request', (req: IncomingMessage, res: ServerResponse) => this.#forward(req, res))
     // CONNECT has no meaning across the tunnel; upgrades (WebSocket) are not carried.
     this.#http.on('connect', (_req: IncomingMessage, socket: Socket) => {

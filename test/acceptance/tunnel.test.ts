@@ -2,13 +2,14 @@
 // joined by mutually authenticated HTTP/2 sessions; certificates made here with openssl; curl and
 // raw sockets as service A; a recording node:http origin as service B.
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { copyFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { promisify } from 'node:util'
 import { freePort } from '../../src/testkit/ports.ts'
 import { curl, getJson, type SluiceProcess, testScope, waitFor } from '../helpers.ts'
 import { type Cert, makeCa, makeCert } from '../tls-certs.ts'
@@ -320,6 +321,20 @@ test('D3b: no Host, or a proxy-style absolute target, is a 400 from the client s
     'the two 400s logged',
   )
   for (const l of lines) assert.equal(l.code, 'ERR_TUNNEL_BAD_REQUEST')
+})
+
+test('D3c: a client that half-closes after its request (socat) still gets the whole response', async () => {
+  const body = 'x'.repeat(200_000)
+  const o = await origin((_req, res) => setTimeout(() => res.end(body), 100))
+  const q = await pair({ originPort: o.port })
+  await q.up()
+  const { stdout } = await promisify(execFile)(
+    'sh',
+    ['-c', `printf 'GET /half HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n' | socat -t 5 - TCP:127.0.0.1:${q.listen}`],
+    { encoding: 'latin1', maxBuffer: 1 << 20, timeout: 10_000 },
+  )
+  assert.match(stdout, /^HTTP\/1\.1 200 /)
+  assert.equal(stdout.slice(stdout.indexOf('\r\n\r\n') + 4).length, body.length, 'the whole body')
 })
 
 test('D4: wrong CA, wrong client name, wrong expected name: no session for 10 s, 503s, B untouched', async () => {
