@@ -224,6 +224,10 @@ export function transportServer(
     onReject(err.message, `${socket.remoteAddress}:${socket.remotePort}`),
   )
   server.on('secureConnection', (socket: TLSSocket) => {
+    // An HTTP/2 session is over once the peer has sent FIN (it closes only when its streams are
+    // done): end our side too, or the socket sits in CLOSE-WAIT, still counted as a session and a
+    // connection. (sluice's listeners accept half-open, as a TCP proxy must.)
+    socket.once('end', () => socket.end())
     if (tls.skipVerify) return
     const why = checkServerIdentity(tls.peerHostname, socket.getPeerCertificate())
     if (why) {

@@ -337,6 +337,39 @@ test('D3c: a client that half-closes after its request (socat) still gets the wh
   assert.equal(stdout.slice(stdout.indexOf('\r\n\r\n') + 4).length, body.length, 'the whole body')
 })
 
+test('D3d: when a client closes its sessions the server closes the sockets: no CLOSE-WAIT, gauges back to 0', async () => {
+  const o = await origin()
+  const q = await pair({ originPort: o.port })
+  const server = await q.server()
+  const closeWait = async () => {
+    const { stdout } = await promisify(execFile)('ss', [
+      '-Htan',
+      'state',
+      'close-wait',
+      `( sport = :${q.tunnel} )`,
+    ])
+    return stdout.split('\n').filter(Boolean).length
+  }
+  for (let i = 0; i < 3; i++) {
+    const client = await q.client()
+    await until(`${q.url}/`, 200, 5000)
+    await client.stop()
+  }
+  await waitFor(async () => (await closeWait()) === 0, 'no socket of the tunnel server in CLOSE-WAIT', 5000)
+  const admin = await server.admin()
+  await waitFor(
+    async () => {
+      const text = await (await fetch(`${admin}/metrics`)).text()
+      return (
+        /^sluice_tunnel_sessions\{[^}]*\} 0$/m.test(text) &&
+        /^sluice_connections_active\{[^}]*\} 0$/m.test(text)
+      )
+    },
+    'sluice_tunnel_sessions and sluice_connections_active back to 0',
+    5000,
+  )
+})
+
 test('D4: wrong CA, wrong client name, wrong expected name: no session for 10 s, 503s, B untouched', async () => {
   const o = await origin()
   const foreign = makeCert(dir, otherCa, 'tforeign', {
