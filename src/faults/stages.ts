@@ -372,23 +372,25 @@ export class TimeoutStage extends Stage {
   }
 }
 
-/** reset_peer: resets the connection `timeout` after the fault starts acting on it. */
+/**
+ * reset_peer, as Toxiproxy's ResetToxic: the first data (or end of stream) that reaches it while it
+ * acts is taken and not passed on; `timeout` later the connection is reset (RST). Nothing after
+ * that first chunk passes either. An idle connection is never reset.
+ */
 export class ResetPeerStage extends Stage {
   #timer: NodeJS.Timeout | null = null
 
-  override activate(): void {
-    const s = this.spec as ResetPeerFault
-    if (this.#timer) clearTimeout(this.#timer)
+  push(item: Item): void {
+    if (!this.enabled) {
+      this.next.push(item)
+      return
+    }
+    if (this.#timer) return
     this.#timer = setTimeout(() => {
-      this.#timer = null
       this.fired.value++
       this.ctx.reset()
-    }, s.timeout)
+    }, (this.spec as ResetPeerFault).timeout)
     this.#timer.unref()
-  }
-
-  push(item: Item): void {
-    this.next.push(item)
   }
 
   release(): void {

@@ -314,6 +314,28 @@ test('T13: reset_peer 0 resets rather than closes', async () => {
   assert.equal(r.error, 'ECONNRESET')
 })
 
+test('T13b: reset_peer acts on the first data, as Toxiproxy does: that data and what follows never pass', async () => {
+  for (const timeout of [0, 150]) {
+    const r = await recorder()
+    const p = await proxy(r.address)
+    await toxic(p.name, { type: 'reset_peer', stream: 'upstream', attributes: { timeout } })
+    const s = connect(p.port, '127.0.0.1')
+    let error = ''
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      error = e.code ?? e.message
+    })
+    await new Promise<void>((res) => s.once('connect', () => res()))
+    // Idle, the connection is not reset: the timer starts with the first data (Toxiproxy reads a
+    // chunk, waits the timeout, then closes with RST).
+    await new Promise((res) => setTimeout(res, timeout + 200))
+    assert.equal(error, '', `timeout ${timeout}: no reset while idle`)
+    s.write('first')
+    if (timeout) setTimeout(() => s.write('second'), timeout / 3)
+    await waitFor(() => error === 'ECONNRESET', `timeout ${timeout}: the reset`, 2000)
+    assert.equal(received(r.chunks).length, 0, `timeout ${timeout}: nothing reached the target`)
+  }
+})
+
 test('T14: reset_peer 100 resets no earlier than 100 ms, whichever stream', async () => {
   for (const stream of ['upstream', 'downstream']) {
     const e = await echo()
