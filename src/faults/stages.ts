@@ -386,10 +386,13 @@ export class ResetPeerStage extends Stage {
       return
     }
     if (this.#timer) return
-    this.#timer = setTimeout(() => {
-      this.fired.value++
-      this.ctx.reset()
-    }, (this.spec as ResetPeerFault).timeout)
+    this.#timer = setTimeout(
+      () => {
+        this.fired.value++
+        this.ctx.reset()
+      },
+      (this.spec as ResetPeerFault).timeout,
+    )
     this.#timer.unref()
   }
 
