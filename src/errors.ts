@@ -21,6 +21,7 @@ export const codes = {
   ERR_FAULT_INVALID: 'a fault given through an API or the command line is invalid',
   ERR_NOT_FOUND: 'an admin API call named an app, proxy or fault that does not exist',
   ERR_CONFLICT: 'an admin API call would create something that exists, or change what the config file owns',
+  ERR_INTERNAL: 'an unexpected failure inside sluice (a bug); the admin API answers 500 with it',
   ERR_TUNNEL_BAD_REQUEST:
     'the tunnel client refused a request it cannot carry (400: no Host, absolute-form target, Transfer-Encoding)',
   ERR_TUNNEL_DOWN: 'no tunnel session to the peer is up (503)',
