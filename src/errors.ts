@@ -22,6 +22,18 @@ export const codes = {
   ERR_NOT_FOUND: 'an admin API call named an app, proxy or fault that does not exist',
   ERR_CONFLICT: 'an admin API call would create something that exists, or change what the config file owns',
   ERR_INTERNAL: 'an unexpected failure inside sluice (a bug); the admin API answers 500 with it',
+  ERR_HTTP_BAD_REQUEST: 'an http app refused a malformed request (400) and closed the connection',
+  ERR_HTTP_HEAD_TOO_LARGE: 'an http app refused a request head over its size or field limits (431)',
+  ERR_HTTP_CLIENT_TIMEOUT: "a client's request head or body did not arrive in time (408)",
+  ERR_HTTP_METHOD: 'an http app refused a method it does not serve, CONNECT (405)',
+  ERR_HTTP_NOT_IMPLEMENTED: 'an http app refused a transfer coding it does not implement (501)',
+  ERR_HTTP_UPSTREAM_CONNECT: 'an http destination could not be reached (502)',
+  ERR_HTTP_UPSTREAM_BAD_RESPONSE: 'an http destination answered something that is not a valid response (502)',
+  ERR_HTTP_UPSTREAM_TIMEOUT: 'an http destination did not answer within the upstream timeout (504)',
+  ERR_HTTP_RESPONSE_ABORTED:
+    'a response already under way was cut (the destination closed, stalled or broke framing); the client connection was closed',
+  ERR_HTTP_CLIENT_ABORTED:
+    'the client left while its request was in flight; the upstream exchange was aborted',
   ERR_TUNNEL_BAD_REQUEST:
     'the tunnel client refused a request it cannot carry (400: no Host, absolute-form target, Transfer-Encoding)',
   ERR_TUNNEL_DOWN: 'no tunnel session to the peer is up (503)',

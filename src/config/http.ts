@@ -148,6 +148,14 @@ export const httpAppSchema = strict({
   preserve_host: v.optional(
     v.pipe(v.boolean(), v.description("Send the client's Host instead of the destination's (default false)")),
   ),
+  abort_on_close: v.optional(
+    v.pipe(
+      v.boolean('must be true or false'),
+      v.description(
+        'A client that closes (FIN) while its request is in flight aborts the upstream exchange (default true); false answers half-closed clients',
+      ),
+    ),
+  ),
   forwarded: v.optional(
     strict({
       x_forwarded_for: v.optional(v.boolean('must be true or false')),
@@ -299,6 +307,7 @@ export function httpApp(
     rules,
     headers: edits(a.headers),
     preserveHost: a.preserve_host ?? false,
+    abortOnClose: a.abort_on_close ?? true,
     forwarded: {
       xForwardedFor: a.forwarded?.x_forwarded_for ?? true,
       xForwardedProto: a.forwarded?.x_forwarded_proto ?? false,

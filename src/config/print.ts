@@ -52,6 +52,7 @@ function httpApp(a: HttpAppSpec): Record<string, unknown> {
     })),
     ...(a.headers.length ? { headers: edits(a.headers) } : {}),
     preserve_host: a.preserveHost,
+    abort_on_close: a.abortOnClose,
     forwarded: {
       x_forwarded_for: a.forwarded.xForwardedFor,
       x_forwarded_proto: a.forwarded.xForwardedProto,

@@ -141,6 +141,8 @@ export interface HttpAppSpec {
   headers: HeaderEdit[]
   /** Keep the client's Host instead of the destination's authority. */
   preserveHost: boolean
+  /** A client FIN while a request is in flight aborts the upstream exchange (else: answer, then close). */
+  abortOnClose: boolean
   forwarded: { xForwardedFor: boolean; xForwardedProto: boolean; xForwardedHost: boolean; forwarded: boolean }
   connectTimeout: number
   /** From the request sent to the response head received: past it, 504. */

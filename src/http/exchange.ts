@@ -5,12 +5,14 @@
 // origin). Upgrades (WebSocket) become a plain byte pipe after the 101.
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
+import type { ErrorCode } from '../errors.ts'
 import type { HttpErrorFault } from '../faults/model.ts'
 import { Pipe } from '../net/pipe.ts'
 import { ByteCount, type Tracked } from '../net/service.ts'
 import { type Framing, framing } from './body.ts'
 import {
   canStartRequest,
+  getField,
   HeadError,
   headEnd,
   parseRequest,
@@ -18,11 +20,20 @@ import {
   type RequestHead,
   type ResponseHead,
 } from './head.ts'
-import type { UpstreamConn, UpstreamOwner } from './pool.ts'
+import type { Pool, UpstreamConn, UpstreamOwner } from './pool.ts'
 import { type CompiledRule, clientHead, pick, upstreamHead } from './rules.ts'
 import type { HttpContext, HttpSlot } from './service.ts'
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
+
+/** The code in the log line of each answer sluice refuses a request with. */
+const REFUSAL: Record<number, ErrorCode> = {
+  400: 'ERR_HTTP_BAD_REQUEST',
+  405: 'ERR_HTTP_METHOD',
+  408: 'ERR_HTTP_CLIENT_TIMEOUT',
+  431: 'ERR_HTTP_HEAD_TOO_LARGE',
+  501: 'ERR_HTTP_NOT_IMPLEMENTED',
+}
 
 const IDLE = 0
 const HEAD = 1
@@ -71,7 +82,13 @@ export class HttpConnection implements Tracked, UpstreamOwner {
   #replayable = false
   #retried = false
   #up: UpstreamConn | null = null
+  /** The pool asked for a connection (to take the request out of its queue if the client leaves). */
+  #pool: Pool | null = null
   #waiting = false
+  /** The request sent `Expect: 100-continue` and no `100 Continue` reached the client yet. */
+  #expecting = false
+  /** A final response came while the client was still waiting for 100 Continue: its body is not sent. */
+  #skipBody = false
   #res: ResponseHead | null = null
   #resState = R_HEAD
   #resBuf: Buffer | null = null
@@ -197,8 +214,17 @@ export class HttpConnection implements Tracked, UpstreamOwner {
       forwarded: ctx.spec.forwarded,
       preserveHost: ctx.spec.preserveHost,
     })
+    // A client that sent Expect: 100-continue waits for the origin's 100 before its body: the
+    // head goes at once, the body streams after.
+    this.#expecting =
+      !this.#reqDone && req.minor === 1 && getField(req.fields, 'expect')?.toLowerCase() === '100-continue'
+    this.#skipBody = false
     // Read small bodies whole first: an incomplete one then never reaches an origin.
-    const buffer = req.body === 'length' && req.length <= ctx.spec.requestBuffer && req.upgrade === null
+    const buffer =
+      req.body === 'length' &&
+      req.length <= ctx.spec.requestBuffer &&
+      req.upgrade === null &&
+      !this.#expecting
     this.#body = buffer ? [] : null
     this.#pending = null
     this.#replayable = this.#reqDone || buffer
@@ -235,7 +261,7 @@ export class HttpConnection implements Tracked, UpstreamOwner {
       // Part of the request already went upstream: answer it, then close.
       this.#closeAfter = true
       this.ctx.log.warn(
-        { conn: this.id },
+        { conn: this.id, code: 'ERR_HTTP_BAD_REQUEST' },
         `bytes after the request are not a request${n}; closing after the response`,
       )
       return true
@@ -251,7 +277,7 @@ export class HttpConnection implements Tracked, UpstreamOwner {
       this.#requestFailed(400, `malformed chunked body: ${fr.error}`)
       return
     }
-    if (n > 0) {
+    if (n > 0 && !this.#skipBody) {
       const part = from === 0 && n === chunk.length ? chunk : chunk.subarray(from, from + n)
       if (this.#body !== null) this.#body.push(part)
       else this.#sendUp(part)
@@ -297,8 +323,30 @@ export class HttpConnection implements Tracked, UpstreamOwner {
       this.#requestFailed(400, `the client closed before the request body was complete${got}`)
       return
     }
-    // WAIT: the request is complete; answer it, then close.
+    // WAIT: the request is complete. A client that closed has left (as nginx and Envoy take it):
+    // the upstream exchange stops now. With abort_on_close off, a half-closed client is answered.
+    if (this.ctx.spec.abortOnClose) {
+      this.#clientLeft('closed')
+      this.#abort()
+      return
+    }
     this.#closeAfter = true
+  }
+
+  /** The client went away with its request in flight: say so, and free what it held. */
+  #clientLeft(how: 'closed' | 'reset'): void {
+    if (this.#req === null || (this.#up === null && !this.#waiting)) return
+    this.ctx.log.info(
+      {
+        conn: this.id,
+        code: 'ERR_HTTP_CLIENT_ABORTED',
+        rule: this.#rule?.name,
+        destination: this.#rule?.destination.url,
+      },
+      `client ${how} its connection with a request in flight; upstream exchange aborted`,
+    )
+    if (this.#waiting) this.#pool?.cancel(this.#onConn)
+    this.#waiting = false
   }
 
   readonly #onTimeout = (): void => {
@@ -336,7 +384,9 @@ export class HttpConnection implements Tracked, UpstreamOwner {
   #dispatch(): void {
     if (this.state === CLOSED) return
     this.#waiting = true
-    this.ctx.poolFor(this.#rule!.destination).acquire(this.#onConn)
+    const pool = this.ctx.poolFor(this.#rule!.destination)
+    this.#pool = pool
+    pool.acquire(this.#onConn)
   }
 
   readonly #onConn = (err: Error | null, up: UpstreamConn | null): void => {
@@ -349,7 +399,14 @@ export class HttpConnection implements Tracked, UpstreamOwner {
       const dest = this.#rule!.destination.url
       const why = err?.message ?? 'no connection'
       this.ctx.log.warn(
-        { conn: this.id, rule: this.#rule!.name, destination: dest, error: why },
+        {
+          conn: this.id,
+          code: 'ERR_HTTP_UPSTREAM_CONNECT',
+          rule: this.#rule!.name,
+          destination: dest,
+          error: why,
+          cause: (err as { code?: string } | null)?.code,
+        },
         'destination unreachable: 502',
       )
       this.#synthetic(502, `sluice: cannot reach destination ${dest}: ${why}`)
@@ -416,12 +473,20 @@ export class HttpConnection implements Tracked, UpstreamOwner {
       if (res.status < 200) {
         // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients as they are.
         if (this.#req!.minor === 1) this.client.write(buf.subarray(0, end))
+        if (res.status === 100) this.#expecting = false
         this.#resBuf = end < buf.length ? buf.subarray(end) : null
         if (this.#resBuf === null) return
         continue
       }
       this.#res = res
       this.#resBuf = null
+      if (this.#expecting && !this.#reqDone) {
+        // A final answer (417, 401, …) before 100 Continue: the client will not send its body
+        // (RFC 9110 10.1.1), and what it still sends is not passed on; the connection closes after.
+        this.#skipBody = true
+        this.#pending = null
+        this.#closeAfter = true
+      }
       const rest = end < buf.length ? buf.subarray(end) : null
       if (this.#delayAfter > 0) {
         const delay = this.#delayAfter
@@ -467,7 +532,12 @@ export class HttpConnection implements Tracked, UpstreamOwner {
     const n = fr.take(chunk, from)
     if (n < 0) {
       this.ctx.log.warn(
-        { conn: this.id, destination: this.#rule!.destination.url, error: fr.error },
+        {
+          conn: this.id,
+          code: 'ERR_HTTP_RESPONSE_ABORTED',
+          destination: this.#rule!.destination.url,
+          error: fr.error,
+        },
         'malformed response body',
       )
       this.#abort()
@@ -519,7 +589,12 @@ export class HttpConnection implements Tracked, UpstreamOwner {
     }
     // Part of the response went to the client: it can only learn of the failure by the close.
     this.ctx.log.warn(
-      { conn: this.id, destination: this.#rule!.destination.url, error: err?.message ?? 'closed early' },
+      {
+        conn: this.id,
+        code: 'ERR_HTTP_RESPONSE_ABORTED',
+        destination: this.#rule!.destination.url,
+        error: err?.message ?? 'closed early',
+      },
       'response cut short by the destination',
     )
     this.#abort()
@@ -533,7 +608,13 @@ export class HttpConnection implements Tracked, UpstreamOwner {
     const rule = this.#rule!
     if (!this.#resStarted) {
       this.ctx.log.warn(
-        { conn: this.id, rule: rule.name, destination: rule.destination.url, timeoutMs: rule.timeout },
+        {
+          conn: this.id,
+          code: 'ERR_HTTP_UPSTREAM_TIMEOUT',
+          rule: rule.name,
+          destination: rule.destination.url,
+          timeoutMs: rule.timeout,
+        },
         'destination timed out: 504',
       )
       this.#dropUpstream()
@@ -543,14 +624,23 @@ export class HttpConnection implements Tracked, UpstreamOwner {
       )
       return
     }
-    this.ctx.log.warn({ conn: this.id, destination: rule.destination.url }, 'response stalled; closing')
+    this.ctx.log.warn(
+      { conn: this.id, code: 'ERR_HTTP_RESPONSE_ABORTED', destination: rule.destination.url },
+      'response stalled; closing',
+    )
     this.#abort()
   }
 
   #upstreamFailed(why: string): void {
     const rule = this.#rule!
     this.ctx.log.warn(
-      { conn: this.id, rule: rule.name, destination: rule.destination.url, error: why },
+      {
+        conn: this.id,
+        code: 'ERR_HTTP_UPSTREAM_BAD_RESPONSE',
+        rule: rule.name,
+        destination: rule.destination.url,
+        error: why,
+      },
       'bad upstream response: 502',
     )
     this.#dropUpstream()
@@ -592,6 +682,8 @@ export class HttpConnection implements Tracked, UpstreamOwner {
     this.#body = null
     this.#pending = null
     this.#reqFraming = null
+    this.#pool = null
+    this.#expecting = false
     if (this.#closeAfter || !this.#reqDone) {
       this.#close()
       return
@@ -636,7 +728,16 @@ export class HttpConnection implements Tracked, UpstreamOwner {
 
   /** Refuse a request: a short text answer, then the connection closes. */
   #reject(status: number, why: string): void {
-    this.ctx.log.warn({ conn: this.id, client: this.#ip(), status, error: why }, `request refused: ${status}`)
+    this.ctx.log.warn(
+      {
+        conn: this.id,
+        code: REFUSAL[status] ?? 'ERR_HTTP_BAD_REQUEST',
+        client: this.#ip(),
+        status,
+        error: why,
+      },
+      `request refused: ${status}`,
+    )
     this.ctx.countRejected(status)
     this.#dropUpstream()
     this.state = CLOSED
@@ -671,6 +772,7 @@ export class HttpConnection implements Tracked, UpstreamOwner {
 
   /** The client connection is gone. */
   closed(): void {
+    if (this.state !== CLOSED && this.state !== UPGRADED) this.#clientLeft('reset')
     this.state = CLOSED
     this.#clearTimer()
     this.#dropUpstream()
