@@ -47,6 +47,18 @@ const TRAILER_LINE = 7
 const TRAILER_LF = 8
 const LAST_LF = 9
 const DONE = 10
+const SIZE_BWS = 11
+const TRAILER_VALUE = 12
+
+/** tchar (RFC 9110 5.6.2) by byte. */
+const TCHAR = new Uint8Array(256)
+for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1
+for (let c = 48; c <= 57; c++) TCHAR[c] = 1
+for (let c = 65; c <= 90; c++) TCHAR[c] = 1
+for (let c = 97; c <= 122; c++) TCHAR[c] = 1
+
+/** A control character other than tab (NUL, CR, LF, DEL, …). */
+const control = (c: number) => (c < 32 && c !== 9) || c === 127
 
 /** Chunked transfer coding (RFC 9112 7.1): sizes, extensions, data, trailers. */
 export class ChunkedFraming implements Framing {
@@ -93,17 +105,30 @@ export class ChunkedFraming implements Framing {
           } else if (this.#digits === 0) {
             return this.#fail('chunk size expected')
           } else if (c === 13) this.#state = SIZE_LF
-          else if (c === 59 || c === 32 || c === 9) {
+          else if (c === 59) {
             this.#state = EXT
             this.#lineBytes = 0
+          } else if (c === 32 || c === 9) {
+            // Whitespace after the size may only lead to an extension or the CRLF ("5 6" is refused).
+            this.#state = SIZE_BWS
+            this.#lineBytes = 0
           } else return this.#fail('invalid character in a chunk size')
+          i++
+          break
+        }
+        case SIZE_BWS: {
+          const c = buf[i]!
+          if (c === 59) this.#state = EXT
+          else if (c === 13) this.#state = SIZE_LF
+          else if (c !== 32 && c !== 9) return this.#fail('invalid character after a chunk size')
+          else if (++this.#lineBytes > this.maxLine) return this.#fail('chunk extension too long')
           i++
           break
         }
         case EXT: {
           const c = buf[i]!
           if (c === 13) this.#state = SIZE_LF
-          else if (c === 10 || c === 0) return this.#fail('invalid chunk extension')
+          else if (control(c)) return this.#fail('invalid chunk extension')
           else if (++this.#lineBytes > this.maxLine) return this.#fail('chunk extension too long')
           i++
           break
@@ -138,6 +163,7 @@ export class ChunkedFraming implements Framing {
           i++
           if (c === 13) this.#state = LAST_LF
           else if (c === 10) return this.#fail('bare LF in the trailer section')
+          else if (TCHAR[c] !== 1) return this.#fail('invalid trailer field name')
           else {
             this.#state = TRAILER_LINE
             this.#lineBytes = 1
@@ -145,10 +171,19 @@ export class ChunkedFraming implements Framing {
           break
         }
         case TRAILER_LINE: {
+          // The field name, up to its colon.
+          const c = buf[i]!
+          i++
+          if (c === 58) this.#state = TRAILER_VALUE
+          else if (TCHAR[c] !== 1) return this.#fail('invalid trailer field name')
+          else if (++this.#lineBytes > this.maxLine) return this.#fail('trailer field too long')
+          break
+        }
+        case TRAILER_VALUE: {
           const c = buf[i]!
           i++
           if (c === 13) this.#state = TRAILER_LF
-          else if (c === 10 || c === 0) return this.#fail('invalid character in a trailer field')
+          else if (control(c)) return this.#fail('invalid character in a trailer field')
           else if (++this.#lineBytes > this.maxLine) return this.#fail('trailer field too long')
           break
         }

@@ -11,6 +11,7 @@ import { Pipe } from '../net/pipe.ts'
 import { ByteCount, type Tracked } from '../net/service.ts'
 import { type Framing, framing } from './body.ts'
 import {
+  bareLf,
   canStartRequest,
   getField,
   HeadError,
@@ -19,6 +20,7 @@ import {
   parseResponse,
   type RequestHead,
   type ResponseHead,
+  tooLarge,
 } from './head.ts'
 import type { Pool, UpstreamConn, UpstreamOwner } from './pool.ts'
 import { type CompiledRule, clientHead, pick, upstreamHead } from './rules.ts'
@@ -31,6 +33,7 @@ const REFUSAL: Record<number, ErrorCode> = {
   400: 'ERR_HTTP_BAD_REQUEST',
   405: 'ERR_HTTP_METHOD',
   408: 'ERR_HTTP_CLIENT_TIMEOUT',
+  414: 'ERR_HTTP_HEAD_TOO_LARGE',
   431: 'ERR_HTTP_HEAD_TOO_LARGE',
   501: 'ERR_HTTP_NOT_IMPLEMENTED',
 }
@@ -170,8 +173,15 @@ export class HttpConnection implements Tracked, UpstreamOwner {
     const end = headEnd(buf, this.#searched)
     const spec = this.ctx.spec
     if (end < 0) {
+      // A complete head with a bare LF fails parseRequest; one that uses only LFs never completes:
+      // refuse it now rather than at the header timeout.
+      if (bareLf(buf, this.#searched > 0 ? this.#searched - 1 : 0) >= 0) {
+        this.#reject(400, 'a line of the request head ends in a bare LF (CRLF required)')
+        return
+      }
       if (buf.length > spec.maxHeaderSize) {
-        this.#reject(431, `request head larger than ${spec.maxHeaderSize} bytes`)
+        const e = tooLarge(buf, spec.maxHeaderSize)
+        this.#reject(e.status, e.message)
         return
       }
       this.#searched = buf.length

@@ -72,6 +72,15 @@ export function hasControl(value: string): boolean {
 }
 const DIGITS = /^\d{1,15}$/
 
+/** Strip optional whitespace (space and tab only, RFC 9110 5.6.3) from both ends. */
+export function trimOws(v: string): string {
+  let a = 0
+  let b = v.length
+  while (a < b && (v.charCodeAt(a) === 32 || v.charCodeAt(a) === 9)) a++
+  while (b > a && (v.charCodeAt(b - 1) === 32 || v.charCodeAt(b - 1) === 9)) b--
+  return a === 0 && b === v.length ? v : v.slice(a, b)
+}
+
 /** Split a head (through its final CRLFCRLF) into its first line and fields; throws HeadError(`status`). */
 function splitHead(text: string, maxHeaders: number, status: number): { first: string; fields: Fields } {
   const lines = text.split('\r\n')
@@ -91,7 +100,7 @@ function splitHead(text: string, maxHeaders: number, status: number): { first: s
     const name = line.slice(0, colon)
     if (!TOKEN.test(name))
       throw new HeadError(status, `invalid header name ${JSON.stringify(name.slice(0, 40))}`)
-    const value = line.slice(colon + 1).trim()
+    const value = trimOws(line.slice(colon + 1))
     if (hasControl(value)) throw new HeadError(status, `invalid character in the value of ${name}`)
     fields.names.push(name)
     fields.lower.push(name.toLowerCase())
@@ -113,7 +122,7 @@ export function tokens(value: string | null): string[] {
   if (!value) return []
   return value
     .split(',')
-    .map((t) => t.trim().toLowerCase())
+    .map((t) => trimOws(t).toLowerCase())
     .filter(Boolean)
 }
 
@@ -123,7 +132,7 @@ function contentLength(f: Fields, status: number): number | null {
   for (let i = 0; i < f.lower.length; i++) {
     if (f.lower[i] !== 'content-length') continue
     for (const part of f.values[i]!.split(',')) {
-      const v = part.trim()
+      const v = trimOws(part)
       if (!DIGITS.test(v))
         throw new HeadError(status, `invalid Content-Length ${JSON.stringify(f.values[i])}`)
       const n = Number(v)
@@ -134,10 +143,29 @@ function contentLength(f: Fields, status: number): number | null {
   return length
 }
 
+/** A request head over `max` bytes: 414 when the request line alone is (RFC 9112 3), else 431. */
+export function tooLarge(buf: Buffer, max: number): HeadError {
+  const eol = buf.indexOf(10)
+  if (eol < 0 || eol > max) return new HeadError(414, `request line longer than ${max} bytes`)
+  return new HeadError(431, `request head larger than ${max} bytes`)
+}
+
+/**
+ * Where a bare LF (not after CR) is in `buf` from `from`, or -1. Heads end in CRLF lines only:
+ * a recipient that took LF as a line end would read another head than sluice forwards.
+ */
+export function bareLf(buf: Buffer, from: number): number {
+  let i = buf.indexOf(10, from)
+  while (i >= 0) {
+    if (i === 0 || buf[i - 1] !== 13) return i
+    i = buf.indexOf(10, i + 1)
+  }
+  return -1
+}
+
 /** Parse a request head (`buf` up to `end`, from headEnd). Throws HeadError. */
 export function parseRequest(buf: Buffer, end: number, limits: HeadLimits): RequestHead {
-  if (end > limits.maxHeaderSize)
-    throw new HeadError(431, `request head larger than ${limits.maxHeaderSize} bytes`)
+  if (end > limits.maxHeaderSize) throw tooLarge(buf, limits.maxHeaderSize)
   const { first, fields } = splitHead(buf.toString('latin1', 0, end), limits.maxHeaders, 400)
   // A bare CR or LF fails the request line pattern or the field value check.
   const m = REQUEST_LINE.exec(first)
@@ -155,6 +183,8 @@ export function parseRequest(buf: Buffer, end: number, limits: HeadLimits): Requ
     // a coding applied before chunked is one sluice does not implement (501).
     if (codings[codings.length - 1] !== 'chunked')
       throw new HeadError(400, `Transfer-Encoding ${JSON.stringify(te)} does not end in chunked`)
+    if (codings.indexOf('chunked') !== codings.length - 1)
+      throw new HeadError(400, `chunked applied more than once in Transfer-Encoding ${JSON.stringify(te)}`)
     if (codings.length !== 1) throw new HeadError(501, `unsupported Transfer-Encoding ${JSON.stringify(te)}`)
     body = 'chunked'
   } else if (length !== null && length > 0) {

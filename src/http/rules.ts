@@ -144,10 +144,16 @@ export function upstreamHead(req: RequestHead, rule: CompiledRule, info: Forward
   let xff: string | null = null
   let fwd: string | null = null
   let head = `${req.method} ${upstreamTarget(req.target, dest.pathPrefix)} HTTP/1.${req.minor}\r\nHost: ${host}\r\n`
+  let framed = false
   for (let i = 0; i < f.lower.length; i++) {
     const lower = f.lower[i]!
     if (lower === 'host' || HOP_BY_HOP.has(lower) || rule.drop.has(lower)) continue
     if (listed.length && listed.includes(lower)) continue
+    // Framing goes upstream in one canonical form (below), whatever spelling the client used.
+    if (lower === 'content-length' || lower === 'transfer-encoding') {
+      framed = true
+      continue
+    }
     if (fw.xForwardedFor && lower === 'x-forwarded-for') {
       xff = xff === null ? f.values[i]! : `${xff}, ${f.values[i]}`
       continue
@@ -163,6 +169,9 @@ export function upstreamHead(req: RequestHead, rule: CompiledRule, info: Forward
       continue
     head += `${f.names[i]}: ${f.values[i]}\r\n`
   }
+  if (req.body === 'chunked') head += 'Transfer-Encoding: chunked\r\n'
+  else if (req.body === 'length') head += `Content-Length: ${req.length}\r\n`
+  else if (framed) head += 'Content-Length: 0\r\n'
   for (const [n, v] of rule.append) head += `${n}: ${v}\r\n`
   if (fw.xForwardedFor)
     head += `X-Forwarded-For: ${xff === null ? info.clientIp : `${xff}, ${info.clientIp}`}\r\n`
