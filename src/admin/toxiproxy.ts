@@ -101,7 +101,11 @@ export function toxicOf(app: string, f: FaultSpec): Toxic {
       t.attributes = { bytes: f.bytes }
       break
     case 'jitter':
-      t.attributes = { amplitude: f.amplitude, frequency: f.frequency }
+      t.attributes = {
+        amplitude: f.amplitude,
+        frequency: f.frequency,
+        ...(f.perSecond !== null ? { per_second: f.perSecond } : {}),
+      }
       break
     case 'packet_loss':
       t.attributes = {
@@ -151,7 +155,7 @@ const toxicAttributes: Record<string, readonly string[]> = {
   reset_peer: ['timeout'],
   slicer: ['average_size', 'size_variation', 'delay'],
   limit_data: ['bytes'],
-  jitter: ['amplitude', 'frequency'],
+  jitter: ['amplitude', 'frequency', 'per_second'],
   packet_loss: ['rate', 'correlation', 'retransmit', 'max_retransmit'],
   reset: ['rate'],
   blackhole: [],
@@ -234,7 +238,8 @@ function faultOf(
         ...base,
         type: 'jitter',
         amplitude: attr(attrs, 'amplitude', 20),
-        frequency: attr(attrs, 'frequency', 5),
+        frequency: attr(attrs, 'frequency', 1),
+        perSecond: attrs.per_second == null ? null : attr(attrs, 'per_second', 0),
       }
     case 'packet_loss':
       return {

@@ -37,7 +37,7 @@ default side server and direction ingress, i.e. on data coming back from the rem
                    --latency-min MS --latency-max MS --latency-shape N --latency-scale MS
                    --latency-per-read-write (every chunk; default: once per direction)
                    --latency-side SIDE --latency-direction DIRECTION --latency-sched SCHED
-  --with-jitter    --jitter-amplitude MS (20) --jitter-frequency HZ (5) --jitter-side --jitter-direction --jitter-sched
+  --with-jitter    --jitter-amplitude MS (20) --jitter-frequency F (5) --jitter-side --jitter-direction --jitter-sched
   --with-bandwidth --bandwidth-rate N (1000) --bandwidth-unit bps|kbps|mbps|gbps (bytes per second, 1000-based)
                    --bandwidth-side --bandwidth-direction --bandwidth-sched
   --with-packet-loss --packet-loss-rate R (0.05) --packet-loss-correlation C (0)

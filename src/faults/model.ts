@@ -45,7 +45,17 @@ export type LatencyFault = Common &
     /** per-chunk: every chunk delayed, pipelined; once: only the first bytes of each direction. */
     mode: 'per-chunk' | 'once'
   }
-export type JitterFault = Common & { type: 'jitter'; amplitude: number; frequency: number }
+/**
+ * fault's jitter: each chunk (a read or write) is delayed, uniformly in [0, amplitude], when a draw
+ * in [0, 1) is below `frequency` (so 1 or more means every chunk). With `perSecond`, sluice's
+ * rate-limited variant: at most that many chunks a second are delayed, the others pass.
+ */
+export type JitterFault = Common & {
+  type: 'jitter'
+  amplitude: number
+  frequency: number
+  perSecond: number | null
+}
 export type BandwidthFault = Common & { type: 'bandwidth'; rate: number }
 export type SlicerFault = Common & {
   type: 'slicer'
@@ -205,7 +215,14 @@ const byType = {
   latency: latencySchema,
   jitter: fault('jitter', {
     amplitude: v.optional(ms('Largest extra delay')),
-    frequency: v.optional(positive('How many times a second the jitter may apply (Hz)')),
+    frequency: v.optional(
+      positive(
+        "Chance that a read or write is delayed, as fault's --jitter-frequency (1 or more: every one)",
+      ),
+    ),
+    per_second: v.optional(
+      positive('Rate-limited instead: delay at most this many reads or writes a second'),
+    ),
   }),
   bandwidth: fault('bandwidth', { rate: bytes('Bytes per second (e.g. 1MB, 64KiB)', 1) }),
   slicer: fault('slicer', {
@@ -322,7 +339,13 @@ function normalize(f: Parsed): FaultSpec {
       }
     }
     case 'jitter':
-      return { ...base, type: 'jitter', amplitude: f.amplitude ?? 20, frequency: f.frequency ?? 5 }
+      return {
+        ...base,
+        type: 'jitter',
+        amplitude: f.amplitude ?? 20,
+        frequency: f.frequency ?? 1,
+        perSecond: f.per_second ?? null,
+      }
     case 'bandwidth':
       return { ...base, type: 'bandwidth', rate: f.rate }
     case 'slicer':
@@ -408,7 +431,12 @@ export function faultDocument(f: FaultSpec): Record<string, unknown> {
       return out
     }
     case 'jitter':
-      return { ...base, amplitude: d(f.amplitude), frequency: f.frequency }
+      return {
+        ...base,
+        amplitude: d(f.amplitude),
+        frequency: f.frequency,
+        ...(f.perSecond !== null ? { per_second: f.perSecond } : {}),
+      }
     case 'bandwidth':
       return { ...base, rate: f.rate }
     case 'slicer':

@@ -173,18 +173,27 @@ export class LatencyStage extends TimedQueue {
   }
 }
 
-/** jitter (fault's): a random extra delay up to `amplitude`, applied at most `frequency` times a second. */
+/**
+ * jitter, as fault's: a chunk is delayed uniformly in [0, amplitude] when a draw is below
+ * `frequency` (≥ 1: every chunk). With `perSecond`: at most that many chunks a second are delayed.
+ */
 export class JitterStage extends TimedQueue {
   #last = Number.NEGATIVE_INFINITY
 
   push(item: Item): void {
     const s = this.spec as JitterFault
     const t = now()
-    if (this.enabled && item !== null && s.frequency > 0 && t - this.#last >= 1000 / s.frequency) {
-      this.#last = t
+    if (this.enabled && item !== null && this.#applies(s, t)) {
       this.fired.value++
       this.enqueue(item, t + this.ctx.rng() * s.amplitude)
     } else this.enqueue(item, t)
+  }
+
+  #applies(s: JitterFault, t: number): boolean {
+    if (s.perSecond === null) return s.frequency >= 1 || this.ctx.rng() < s.frequency
+    if (s.perSecond <= 0 || t - this.#last < 1000 / s.perSecond) return false
+    this.#last = t
+    return true
   }
 }
 

@@ -110,3 +110,27 @@ test('reset with rate 1 resets on the first chunk; slow_close holds the end only
   await waitFor(() => s.got.length === 2, 'the end', 1000)
   assert.ok(s.got[1]!.at - t0 >= 45)
 })
+
+test("jitter as fault's: frequency ≥ 1 delays every chunk, within [0, amplitude], order kept", async () => {
+  const h = harness({ type: 'jitter', amplitude: '20ms', frequency: 5 })
+  const t0 = performance.now()
+  for (let i = 0; i < 50; i++) h.stage.push(Buffer.from(String.fromCharCode(65 + (i % 26))))
+  await waitFor(() => h.got.length === 50, 'every chunk through', 3000)
+  assert.equal(h.fired.value, 50, 'every read/write drew a delay')
+  assert.equal(h.bytes(), 'ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMNOPQRSTUVWX')
+  assert.ok(h.got.at(-1)!.at - t0 < 20 + 200, 'no delay beyond the amplitude (plus scheduling)')
+})
+
+test("jitter as fault's: frequency 0.3 delays about 30 % of the chunks (a draw per chunk)", async () => {
+  const h = harness({ type: 'jitter', amplitude: '1ms', frequency: 0.3 })
+  for (let i = 0; i < 1000; i++) h.stage.push(Buffer.from('x'))
+  await waitFor(() => h.got.length === 1000, 'every chunk through', 3000)
+  assert.ok(h.fired.value > 240 && h.fired.value < 360, `${h.fired.value} of 1000 delayed`)
+})
+
+test('jitter per_second: the rate-limited variant delays at most that many chunks a second', async () => {
+  const h = harness({ type: 'jitter', amplitude: '1ms', per_second: 2 })
+  for (let i = 0; i < 100; i++) h.stage.push(Buffer.from('x'))
+  await waitFor(() => h.got.length === 100, 'every chunk through', 3000)
+  assert.equal(h.fired.value, 1, 'a burst within one second is delayed once')
+})
