@@ -16,6 +16,7 @@ export const codes = {
   ERR_UPSTREAM_TLS:
     'the TLS handshake with a target failed (untrusted certificate, wrong name, refused SSLRequest)',
   ERR_NO_TARGET: 'every target of an app failed or the connect budget was spent',
+  ERR_TARGET_EJECTED: 'a target failed its connects often enough to be taken out of rotation for a cooldown',
   ERR_ADMIN_UNAUTHORIZED: 'an admin API call lacked the bearer token',
   ERR_BAD_REQUEST: 'an admin API request body is not valid JSON or lacks a required field',
   ERR_FAULT_INVALID: 'a fault given through an API or the command line is invalid',
@@ -23,7 +24,8 @@ export const codes = {
   ERR_CONFLICT: 'an admin API call would create something that exists, or change what the config file owns',
   ERR_INTERNAL: 'an unexpected failure inside sluice (a bug); the admin API answers 500 with it',
   ERR_HTTP_BAD_REQUEST: 'an http app refused a malformed request (400) and closed the connection',
-  ERR_HTTP_HEAD_TOO_LARGE: 'an http app refused a request head over its size or field limits (431; 414 for the request line)',
+  ERR_HTTP_HEAD_TOO_LARGE:
+    'an http app refused a request head over its size or field limits (431; 414 for the request line)',
   ERR_HTTP_CLIENT_TIMEOUT: "a client's request head or body did not arrive in time (408)",
   ERR_HTTP_METHOD: 'an http app refused a method it does not serve, CONNECT (405)',
   ERR_HTTP_NOT_IMPLEMENTED: 'an http app refused a transfer coding it does not implement (501)',
@@ -95,16 +97,20 @@ export type ConnectReason = 'refused' | 'timeout' | 'unresolvable' | 'unreachabl
 export class ConnectError extends SluiceError {
   readonly reason: ConnectReason
   readonly target: string
+  /** The message without the target (log lines carry the target in a field of its own). */
+  readonly detail: string
 
   constructor(reason: ConnectReason, target: string, detail: string, options?: { cause?: unknown }) {
     super(reasonCode(reason), `${target}: ${detail}`, options)
     this.name = 'ConnectError'
     this.reason = reason
     this.target = target
+    this.detail = detail
   }
 }
 
-function reasonCode(reason: ConnectReason): ErrorCode {
+/** The code of a connect failure's reason. */
+export function reasonCode(reason: ConnectReason): ErrorCode {
   if (reason === 'refused') return 'ERR_CONNECT_REFUSED'
   if (reason === 'timeout') return 'ERR_CONNECT_TIMEOUT'
   if (reason === 'unresolvable') return 'ERR_DNS'

@@ -93,7 +93,7 @@ export class AdminServer implements AdminHook {
     await this.close()
     this.#server = next
     this.#spec = spec
-    if (next) this.#controller?.log.info({ admin: this.address }, `admin API on http://${this.address}`)
+    if (next) this.#controller?.log.info({ admin: this.address }, 'admin API listening')
   }
 
   #listen(spec: AdminSpec): Promise<Server> {
@@ -169,6 +169,7 @@ export class AdminServer implements AdminHook {
   }
 
   async close(): Promise<void> {
+    const address = this.address
     const s = this.#server
     this.#server = null
     if (!s) return
@@ -176,5 +177,6 @@ export class AdminServer implements AdminHook {
       s.close(() => resolve())
       s.closeAllConnections()
     })
+    this.#controller?.log.info({ admin: address }, 'admin API closed')
   }
 }

@@ -1,7 +1,7 @@
 // An app's set of targets: their state across reloads (open connections, health, ejection), the
 // strategy's rotation, and the try order for a new connection. Lives in the data path.
 import type { PassiveSpec, Strategy, TargetSpec } from '../config/types.ts'
-import type { ConnectReason } from '../errors.ts'
+import { type ConnectReason, reasonCode } from '../errors.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
 import type { HistogramSeries, Series } from '../observe/series.ts'
@@ -193,7 +193,13 @@ export class Upstream {
       t.probation = true
       this.#metrics.ejections.series({ app: this.app, target: t.key }).value++
       this.#log.warn(
-        { target: t.key, reason, cooldownMs: cooldown },
+        {
+          code: 'ERR_TARGET_EJECTED',
+          target: t.key,
+          reason,
+          cause: reasonCode(reason),
+          cooldownMs: cooldown,
+        },
         `target ejected after ${t.ejections > 1 ? 'failing again on probation' : `${p.failures} consecutive connect failures`}`,
       )
     }

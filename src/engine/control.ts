@@ -302,11 +302,16 @@ export class Controller {
     if (this.#debounce) clearTimeout(this.#debounce)
     this.health.stop()
     const deadline = this.config?.drainTimeout ?? 30_000
+    const listeners = this.supervisor.listeners.size
     const open = this.#openConnections()
-    if (open > 0)
-      this.log.info({ connections: open, deadlineMs: deadline }, 'shutting down: draining connections')
-    else this.log.info('shutting down')
-    return this.supervisor.shutdown(deadline)
+    return this.supervisor.shutdown(deadline, () => {
+      if (open > 0)
+        this.log.info(
+          { listeners, connections: open, deadlineMs: deadline },
+          'listeners closed; draining connections',
+        )
+      else this.log.info({ listeners }, 'listeners closed; no connection open')
+    })
   }
 
   #openConnections(): number {

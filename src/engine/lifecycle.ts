@@ -42,16 +42,20 @@ export function handleSignals(controller: Controller, opts: LifecycleOptions): (
       return
     }
     stopping = true
-    controller.log.info({ signal }, `${signal}: stopping (send it again to exit at once)`)
+    controller.log.info(
+      { signal },
+      'stopping: no new connections, open ones finish (a second signal exits at once)',
+    )
     void notify(['STOPPING=1', 'STATUS=stopping: finishing requests in flight'])
     controller
       .shutdown()
       .then(async (clean) => {
         controller.log.info(
           { clean },
-          clean ? 'all connections ended; exiting' : 'drain deadline reached; exiting',
+          clean ? 'every connection ended' : 'drain deadline reached: the connections left were closed',
         )
         await opts.beforeExit()
+        controller.log.info({ status: 0 }, 'exiting')
         opts.exit(0)
       })
       .catch(async (err) => {

@@ -214,11 +214,12 @@ export class Supervisor {
   }
 
   /** Stop accepting everywhere, then wait for connections to end (up to `deadline` ms). */
-  async shutdown(deadline: number): Promise<boolean> {
+  async shutdown(deadline: number, closed: () => void = () => {}): Promise<boolean> {
     const all = [...this.listeners.values(), ...this.#draining]
     for (const s of this.services.values()) if (s instanceof HttpService) s.draining = true
     for (const l of this.listeners.values()) l.stopAccepting()
     this.listeners.clear()
+    closed()
     // Connections a fault holds forever (blackhole, timeout) would only wait out the deadline.
     for (const l of all) for (const c of l.conns) if (c.holding) c.destroy('shutdown')
     const results = await Promise.all(all.map((l) => l.drain(deadline, 'shutdown')))

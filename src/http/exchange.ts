@@ -746,7 +746,7 @@ export class HttpConnection implements Tracked, UpstreamOwner {
         status,
         error: why,
       },
-      `request refused: ${status}`,
+      'request refused',
     )
     this.ctx.countRejected(status)
     this.#dropUpstream()

@@ -255,7 +255,7 @@ export class TcpService implements Service {
         conn.pending = null
         if (client.destroyed) return
         const e = err instanceof ConnectError ? err : new ConnectError('error', t.key, String(err))
-        failures.push({ target: t.key, reason: e.reason, error: e.message })
+        failures.push({ target: t.key, reason: e.reason, error: e.detail })
         this.upstream.failed(t, e.reason, e.message, Date.now())
         const next = order[i + 1]
         this.#log.warn(
@@ -265,9 +265,10 @@ export class TcpService implements Service {
             target: t.key,
             reason: e.reason,
             code: e.code,
-            error: e.message,
+            error: e.detail,
+            ...(next ? { next: next.key } : {}),
           },
-          next ? `target skipped: ${e.reason}, trying ${next.key}` : `target failed: ${e.reason}`,
+          next ? 'target skipped, trying the next' : 'target failed',
         )
       }
     }
@@ -281,7 +282,7 @@ export class TcpService implements Service {
         code: 'ERR_NO_TARGET',
         attempts: failures,
       },
-      `no target reachable (${failures.map((f) => `${f.target}: ${f.reason}`).join(', ')}); client ${close ? 'closed' : 'reset'}`,
+      `no target reachable; client ${close ? 'closed' : 'reset'}`,
     )
     if (close) closeClient(client)
     else client.resetAndDestroy()

@@ -321,7 +321,7 @@ test('C6 (iii): SIGTERM lets the request in flight finish, refuses new connectio
   await waitFor(() => slow.seen.length === 1, 'the request to reach the origin')
   const signalled = Date.now()
   s.signal('SIGTERM')
-  await waitFor(() => s.logs.some((l) => String(l.msg).startsWith('shutting down')), 'shutdown to begin')
+  await waitFor(() => s.logs.some((l) => String(l.msg).startsWith('listeners closed')), 'shutdown to begin')
   const refused = await exchange(p, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', { timeoutMs: 2000 })
   assert.equal(refused.error, 'ECONNREFUSED')
   const r = await inflight
@@ -330,6 +330,15 @@ test('C6 (iii): SIGTERM lets the request in flight finish, refuses new connectio
   const { code } = await s.exited
   assert.equal(code, 0)
   assert.ok(Date.now() - signalled < 5000)
+  // The shutdown lines come in the order things happen, and no message repeats its fields.
+  const order = s.logs.map((l) => String(l.msg)).filter((m) => !m.startsWith('sluice started'))
+  assert.deepEqual(order, [
+    'stopping: no new connections, open ones finish (a second signal exits at once)',
+    'listeners closed; draining connections',
+    'every connection ended',
+    'exiting',
+  ])
+  assert.equal(s.logs.find((l) => String(l.msg).startsWith('listeners closed'))!.connections, 1)
 })
 
 test('C7: 200 keep-alive clients, 10 000 mixed requests: each answered by the right origin over pooled connections', async () => {
@@ -457,7 +466,11 @@ test('C9: malformed requests get 400 (431 for huge heads), nothing reaches an or
   assert.equal(h1.seen.length, before1)
   const ok = await curl([`${url}/`])
   assert.equal(ok.status, 200)
-  assert.ok(sluice.count((l) => l.msg === 'request refused: 400') >= 5)
+  assert.ok(
+    sluice.count(
+      (l) => l.msg === 'request refused' && l.status === 400 && l.code === 'ERR_HTTP_BAD_REQUEST',
+    ) >= 5,
+  )
 })
 
 test('HTTP faults: http_error with a probability and latency before the response, counted in /metrics', async () => {

@@ -355,7 +355,7 @@ test('B10: a second SIGINT exits at once with 130; the drain deadline ends a stu
   const d = await openEcho(port)
   assert.equal(await d.say('y'), 'y')
   q.signal('SIGINT')
-  await q.waitLog((l) => String(l.msg).startsWith('SIGINT: stopping'), 'the first signal')
+  await q.waitLog((l) => l.signal === 'SIGINT' && String(l.msg).startsWith('stopping'), 'the first signal')
   const t1 = Date.now()
   q.signal('SIGINT')
   assert.equal((await q.exited).code, 130)

@@ -178,7 +178,7 @@ test('npx sluice demo --once shows real proxying with nothing else installed', a
   assert.equal(answered.length, 9)
   // A person reads this: sluice's own log lines come readable, never as raw JSON.
   for (const line of `${r.stdout}${r.stderr}`.split('\n')) assert.doesNotMatch(line, /^\s*\{"/, line)
-  assert.match(r.stderr, /target skipped: refused/)
+  assert.match(r.stderr, /target skipped, trying the next .*reason=refused/)
 })
 
 test('every subcommand prints its help with --help and exits 0', async () => {
