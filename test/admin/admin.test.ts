@@ -136,3 +136,60 @@ test('an admin port already in use stops sluice from starting, with nothing left
     ),
   )
 })
+
+test('the admin API bound off loopback (0.0.0.0) refuses every route without the token, serves them with it', async () => {
+  const [adminPort, port] = [await freePort(), await freePort()]
+  const e1 = await echoServer()
+  t.defer(() => e1.close())
+  const file = t.tmp.file(
+    'wide.yaml',
+    `apps:\n  - {name: web, listen: [${port}], targets: ["${e1.address}"]}\n`,
+  )
+  const p = new SluiceProcess(
+    ['run', '-c', file, '--admin', `0.0.0.0:${adminPort}`, '--log-format', 'json'],
+    {
+      SLUICE_ADMIN_TOKEN: 'wide-open-no-more',
+    },
+  )
+  t.defer(() => p.stop())
+  await p.started()
+  // Only loopback is used to reach it; the bind address is what makes the token required.
+  const base = `http://127.0.0.1:${adminPort}`
+  const routes: [string, string, unknown?][] = [
+    ['GET', '/status'],
+    ['GET', '/metrics'],
+    ['GET', '/healthz'],
+    ['GET', '/apps/web/faults'],
+    ['POST', '/apps/web/faults', { type: 'latency', latency: '5ms' }],
+    ['POST', '/reload'],
+    ['GET', '/proxies'],
+    ['POST', '/proxies', { name: 'tp', listen: '127.0.0.1:0', upstream: e1.address }],
+    ['GET', '/version'],
+    ['POST', '/reset'],
+  ]
+  const call = (method: string, path: string, body: unknown, token?: string) =>
+    fetch(`${base}${path}`, {
+      method,
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body ? JSON.stringify(body) : undefined,
+    })
+  for (const [method, path, body] of routes) {
+    for (const token of [undefined, 'wrong']) {
+      const r = await call(method, path, body, token)
+      assert.equal(r.status, 401, `${method} ${path} with ${token ?? 'no'} token`)
+      assert.equal(((await r.json()) as { code: string }).code, 'ERR_ADMIN_UNAUTHORIZED')
+    }
+  }
+  // Nothing changed while refused.
+  const faults = await call('GET', '/apps/web/faults', null, 'wide-open-no-more')
+  assert.equal(faults.status, 200)
+  assert.deepEqual(((await faults.json()) as { faults: unknown[] }).faults, [])
+  for (const [method, path, body] of routes) {
+    const r = await call(method, path, body, 'wide-open-no-more')
+    assert.ok(r.status >= 200 && r.status < 300, `${method} ${path}: ${r.status}`)
+    await r.arrayBuffer()
+  }
+})
