@@ -126,6 +126,14 @@ export function toxicOf(app: string, f: FaultSpec): Toxic {
   return t
 }
 
+/** A toxic's attributes as given: null (or an attribute set to null) leaves the default or the value before. */
+function givenAttributes(raw: unknown): Record<string, unknown> {
+  if (raw == null) return {}
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    throw bad('bad request body: attributes must be an object')
+  return Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== null))
+}
+
 function attr(
   attrs: Record<string, unknown>,
   key: string,
@@ -555,18 +563,17 @@ export function registerToxiproxyRoutes(router: Router, c: Controller): void {
     async ({ res, params, json: body }) => {
       const b = requireObject(await body())
       findProxy(config(), params.proxy!, 'proxy')
-      const stream = b.stream === undefined ? 'downstream' : String(b.stream)
+      // JSON null leaves a field at its default, as in Toxiproxy's Go decoder.
+      const stream = b.stream == null ? 'downstream' : String(b.stream)
       const direction = directionOf(stream)
       if (!direction) throw bad('stream was invalid, can be either upstream or downstream')
       const type = typeof b.type === 'string' ? b.type : ''
       const name = typeof b.name === 'string' && b.name ? b.name : `${type}_${stream}`
-      const toxicity = b.toxicity === undefined ? 1 : b.toxicity
+      const toxicity = b.toxicity == null ? 1 : b.toxicity
       if (typeof toxicity !== 'number' || toxicity < 0 || toxicity > 1) {
         throw bad('bad request body: toxicity must be a number between 0 and 1')
       }
-      const attrs = (b.attributes ?? {}) as Record<string, unknown>
-      if (typeof attrs !== 'object' || Array.isArray(attrs))
-        throw bad('bad request body: attributes must be an object')
+      const attrs = givenAttributes(b.attributes)
       const fault = faultOf(name, type, direction, toxicity, attrs)
       const { value } = await c.change((overlay, current) => {
         const app = findProxy(current, params.proxy!, 'proxy')
@@ -601,8 +608,8 @@ export function registerToxiproxyRoutes(router: Router, c: Controller): void {
       if (i < 0) throw new SluiceError('ERR_NOT_FOUND', 'toxic not found')
       const old = app.faults[i]!
       const before = toxicOf(app.name, old)
-      const attrs = { ...before.attributes, ...((b.attributes as Record<string, unknown>) ?? {}) }
-      const toxicity = b.toxicity === undefined ? old.probability : b.toxicity
+      const attrs = { ...before.attributes, ...givenAttributes(b.attributes) }
+      const toxicity = b.toxicity == null ? old.probability : b.toxicity
       if (typeof toxicity !== 'number' || toxicity < 0 || toxicity > 1) {
         throw bad('bad request body: toxicity must be a number between 0 and 1')
       }

@@ -101,6 +101,34 @@ test('T21b: enabled omitted or null (as the Ruby client sends it) creates an ena
   assert.equal((await api('GET', '/proxies/t21-bad')).status, 404, 'nothing was created')
 })
 
+test('T21c: null toxic fields (name, stream, toxicity, attributes, one attribute) take the defaults, as in Toxiproxy', async () => {
+  const p = await api('POST', '/proxies', { name: 't21c', listen: '127.0.0.1:0', upstream })
+  assert.equal(p.status, 201)
+  const r = await api('POST', '/proxies/t21c/toxics', {
+    name: null,
+    type: 'latency',
+    stream: null,
+    toxicity: null,
+    attributes: null,
+  })
+  assert.equal(r.status, 200, JSON.stringify(r.body))
+  assert.deepEqual(
+    [r.body.name, r.body.stream, r.body.toxicity, r.body.attributes.latency],
+    ['latency_downstream', 'downstream', 1, 0],
+  )
+  const u = await api('POST', '/proxies/t21c/toxics/latency_downstream', {
+    toxicity: null,
+    attributes: { latency: 40, jitter: null },
+  })
+  assert.equal(u.status, 200)
+  assert.deepEqual([u.body.toxicity, u.body.attributes.latency, u.body.attributes.jitter], [1, 40, 0])
+  const v = await api('POST', '/proxies/t21c/toxics/latency_downstream', { attributes: { latency: null } })
+  assert.equal(v.body.attributes.latency, 40, 'a null attribute in an update keeps its value')
+  const w = await api('POST', '/proxies/t21c/toxics', { type: 'bandwidth', attributes: { rate: null } })
+  assert.equal(w.status, 200)
+  assert.equal(w.body.attributes.rate, 0)
+})
+
 test('T22: errors have Toxiproxy codes and messages', async () => {
   const cases: [unknown, number, string][] = [
     [{ name: '', upstream }, 400, 'missing required field: name'],
