@@ -83,6 +83,8 @@ export class HttpConnection implements Tracked, UpstreamOwner {
   #pending: Buffer[] | null = null
   #head = ''
   #replayable = false
+  /** Body bytes of this request went to the upstream connection (a retry could not replay them). */
+  #bodySent = false
   #retried = false
   #up: UpstreamConn | null = null
   /** The pool asked for a connection (to take the request out of its queue if the client leaves). */
@@ -238,6 +240,7 @@ export class HttpConnection implements Tracked, UpstreamOwner {
     this.#body = buffer ? [] : null
     this.#pending = null
     this.#replayable = this.#reqDone || buffer
+    this.#bodySent = false
     let delayBefore = 0
     if (!ctx.faults.empty) {
       const f = ctx.requestFaults(rule)
@@ -310,6 +313,7 @@ export class HttpConnection implements Tracked, UpstreamOwner {
       this.client.pause()
       return
     }
+    this.#bodySent = true
     if (!up.socket.write(part)) this.client.pause()
   }
 
@@ -438,6 +442,7 @@ export class HttpConnection implements Tracked, UpstreamOwner {
     if (pending !== null) {
       this.#pending = null
       let ok = true
+      this.#bodySent = true
       for (const b of pending) ok = s.write(b)
       if (ok) this.client.resume()
     }
@@ -582,7 +587,9 @@ export class HttpConnection implements Tracked, UpstreamOwner {
     const up = this.#up
     if (!this.#resStarted && up !== null) {
       // A kept-alive connection the origin closed just as it was reused: try once on a fresh one.
-      if (up.uses > 0 && !this.#retried && this.#replayable && IDEMPOTENT.has(this.#req!.method)) {
+      // A streamed body none of which went yet (Expect: 100-continue) can be sent on the new one.
+      const replayable = this.#replayable || !this.#bodySent
+      if (up.uses > 0 && !this.#retried && replayable && IDEMPOTENT.has(this.#req!.method)) {
         this.#retried = true
         up.owner = null
         up.socket.destroy()

@@ -262,3 +262,38 @@ test('every answer sluice gives itself carries a stable code in its log line', a
   await ask('GET / HTTP/1.1\r\nHost: x\r\nX-To: slow\r\n\r\n', 504, 'ERR_HTTP_UPSTREAM_TIMEOUT')
   assert.equal(lines(e.logs, 'ERR_HTTP_UPSTREAM_CONNECT')[0]!.cause, 'ERR_CONNECT_REFUSED')
 })
+
+test('Expect: 100-continue on a pooled connection the origin just closed is retried on a fresh one (no body went yet)', async () => {
+  let conns = 0
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
+    const n = ++conns
+    let buf = ''
+    socket.on('error', () => {})
+    socket.on('data', (d: Buffer) => {
+      buf += d.toString('latin1')
+      if (n === 1 && buf.includes('GET /warm')) {
+        buf = ''
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nwarm')
+      } else if (n === 1 && buf.includes('PUT /up')) {
+        socket.destroy() // the keep-alive connection dies as it is reused
+      } else if (n === 2 && buf.includes('\r\n\r\n') && !buf.includes('sent100')) {
+        buf += 'sent100'
+        socket.write('HTTP/1.1 100 Continue\r\n\r\n')
+      } else if (n === 2 && buf.endsWith('hello')) {
+        socket.end('HTTP/1.1 201 Created\r\nContent-Length: 5\r\n\r\nstored')
+      }
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
+  t.defer(() => new Promise<void>((r) => server.close(() => r())))
+  const { port } = await app((server.address() as { port: number }).port)
+  const c = await client(port)
+  c.s.write('GET /warm HTTP/1.1\r\nHost: x\r\n\r\n')
+  await waitFor(() => c.got().endsWith('warm'), 'the warm-up response')
+  c.s.write('PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n')
+  await waitFor(() => c.got().includes('100 Continue'), 'the 100 from the fresh connection')
+  c.s.write('hello')
+  await waitFor(() => c.got().includes('201 Created'), 'the final answer')
+  assert.equal(conns, 2)
+  c.s.destroy()
+})
