@@ -333,9 +333,13 @@ export class LimitDataStage extends Stage {
   release(): void {}
 }
 
-/** timeout: drops data; closes the connection after `timeout` (0: never); removing it closes too. */
+/**
+ * timeout, as Toxiproxy's TimeoutToxic: drops data; closes the connection after `timeout` (0: never),
+ * and at once when its source ends. Removing it closes too.
+ */
 export class TimeoutStage extends Stage {
   #timer: NodeJS.Timeout | null = null
+  #closed = false
 
   override activate(): void {
     const s = this.spec as TimeoutFault
@@ -349,14 +353,18 @@ export class TimeoutStage extends Stage {
   }
 
   #close(): void {
-    this.#timer = null
+    this.release()
+    if (this.#closed) return
+    this.#closed = true
     this.next.push(null)
     this.ctx.close()
   }
 
   push(item: Item): void {
     if (!this.enabled) this.next.push(item)
-    // While active, data is dropped; so is an end of stream: the connection ends when the fault says.
+    // While active, data is dropped; an end of stream closes the connection (Toxiproxy closes the
+    // link when its input ends, whatever the timeout).
+    else if (item === null) this.#close()
   }
 
   override update(spec: FaultSpec): void {

@@ -289,6 +289,31 @@ test('T11: timeout 0 holds the connection open; removing it closes both ends', a
   s.destroy()
 })
 
+test('T11b: timeout closes the connection when its source ends, as Toxiproxy, whatever the timeout', async () => {
+  for (const timeout of [0, 60_000]) {
+    const r = await recorder()
+    const p = await proxy(r.address)
+    await toxic(p.name, { type: 'timeout', stream: 'upstream', attributes: { timeout } })
+    const s = connect(p.port, '127.0.0.1')
+    let clientEnded = false
+    let upstreamEnded = false
+    s.on('end', () => {
+      clientEnded = true
+    })
+    s.on('error', () => {})
+    void r.ended.then(() => {
+      upstreamEnded = true
+    })
+    await new Promise<void>((res) => s.once('connect', () => res()))
+    // Toxiproxy's TimeoutToxic drops data, but an end of stream on its input closes the link.
+    s.end('dropped')
+    await waitFor(() => upstreamEnded, `timeout ${timeout}: the target to see EOF`, 2000)
+    await waitFor(() => clientEnded, `timeout ${timeout}: the client to see EOF`, 2000)
+    assert.equal(received(r.chunks).length, 0, `timeout ${timeout}: the data was dropped`)
+    s.destroy()
+  }
+})
+
 test('T12: removing a fault answers at once, even with another fault stalling the flow', async () => {
   const e = await echo()
   const p = await proxy(e.address)
