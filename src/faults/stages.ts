@@ -334,8 +334,9 @@ export class LimitDataStage extends Stage {
 }
 
 /**
- * timeout, as Toxiproxy's TimeoutToxic: drops data; closes the connection after `timeout` (0: never),
- * and at once when its source ends. Removing it closes too.
+ * timeout, as Toxiproxy's TimeoutToxic: drops data; closes the connection once `timeout` passes
+ * without a chunk (each dropped chunk starts the count again; 0: never), and at once when its
+ * source ends. Removing it closes too.
  */
 export class TimeoutStage extends Stage {
   #timer: NodeJS.Timeout | null = null
@@ -365,6 +366,8 @@ export class TimeoutStage extends Stage {
     // While active, data is dropped; an end of stream closes the connection (Toxiproxy closes the
     // link when its input ends, whatever the timeout).
     else if (item === null) this.#close()
+    // Toxiproxy waits on a fresh timer each time round its loop, so every chunk restarts the count.
+    else this.#timer?.refresh()
   }
 
   override update(spec: FaultSpec): void {

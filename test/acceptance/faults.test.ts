@@ -314,6 +314,32 @@ test('T11b: timeout closes the connection when its source ends, as Toxiproxy, wh
   }
 })
 
+test('T11c: timeout counts from the last chunk it dropped, as Toxiproxy: steady data keeps it open', async () => {
+  const r = await recorder()
+  const p = await proxy(r.address)
+  await toxic(p.name, { type: 'timeout', stream: 'upstream', attributes: { timeout: 400 } })
+  const s = connect(p.port, '127.0.0.1')
+  let endedAt = 0
+  s.on('end', () => {
+    endedAt = performance.now()
+  })
+  s.on('error', () => {})
+  await new Promise<void>((res) => s.once('connect', () => res()))
+  // Toxiproxy's TimeoutToxic arms a new timer each time it takes (and drops) a chunk.
+  let lastWrite = 0
+  for (let i = 0; i < 20; i++) {
+    s.write(`w${i}`)
+    lastWrite = performance.now()
+    await new Promise((res) => setTimeout(res, 50))
+  }
+  assert.equal(endedAt, 0, 'still open while data keeps coming')
+  await waitFor(() => endedAt > 0, 'the close after the data stops', 2000)
+  const quiet = endedAt - lastWrite
+  assert.ok(quiet >= 380, `closed ${quiet.toFixed(0)} ms after the last write`)
+  assert.equal(received(r.chunks).length, 0)
+  s.destroy()
+})
+
 test('T12: removing a fault answers at once, even with another fault stalling the flow', async () => {
   const e = await echo()
   const p = await proxy(e.address)
