@@ -227,8 +227,10 @@ const byType = {
   bandwidth: fault('bandwidth', { rate: bytes('Bytes per second (e.g. 1MB, 64KiB)', 1) }),
   slicer: fault('slicer', {
     average_size: v.optional(bytes('Average piece size', 1)),
-    size_variation: v.optional(bytes('± this much per piece')),
-    delay: v.optional(ms('Pause between pieces (e.g. 10ms, 500us)')),
+    size_variation: v.optional(
+      bytes('Pieces are at most average_size + this; each cut falls within ± this of the middle'),
+    ),
+    delay: v.optional(ms('Pause after each piece (e.g. 10ms, 500us)')),
   }),
   limit_data: fault('limit_data', { bytes: bytes('Bytes allowed through; then the connection closes') }),
   timeout: fault('timeout', {

@@ -257,27 +257,48 @@ export class BandwidthStage extends TimedQueue {
   }
 }
 
-/** slicer: each chunk cut into pieces of average_size ± size_variation, `delay` apart. */
+/**
+ * slicer, as Toxiproxy's SlicerToxic: a chunk larger than average_size + size_variation is cut in
+ * two near its middle (± size_variation), and each half the same way, so pieces come out even
+ * (no short tail). After every piece it waits `delay`, so the next chunk and the end wait too.
+ */
 export class SlicerStage extends TimedQueue {
   push(item: Item): void {
     const s = this.spec as SlicerFault
     const t = now()
-    if (!this.enabled || item === null || item.length <= 1) {
+    if (!this.enabled || item === null) {
       this.enqueue(item, t)
       return
     }
     this.fired.value++
     let due = Math.max(t, this.lastDue)
     let off = 0
-    let first = true
-    while (off < item.length) {
-      const variation = s.sizeVariation > 0 ? Math.round((this.ctx.rng() * 2 - 1) * s.sizeVariation) : 0
-      const size = Math.max(1, s.averageSize + variation)
-      if (!first) due += s.delay
-      first = false
-      this.enqueue(item.subarray(off, off + size), due)
-      off += size
+    for (const end of this.#cuts(item.length, s)) {
+      this.enqueue(item.subarray(off, end), due)
+      off = end
+      due += s.delay
     }
+    this.lastDue = due
+  }
+
+  /** The end offset of each piece of a chunk of `length` bytes, in order. */
+  #cuts(length: number, s: SlicerFault): number[] {
+    const ends: number[] = []
+    // Ranges still to cut, the next one last (a stack, so no recursion however the cuts fall).
+    const todo: [number, number][] = [[0, length]]
+    while (todo.length) {
+      const [a, b] = todo.pop()!
+      if (b - a - s.averageSize <= s.sizeVariation) {
+        ends.push(b)
+        continue
+      }
+      let mid = a + Math.floor((b - a) / 2)
+      if (s.sizeVariation > 0) mid += Math.floor(this.ctx.rng() * 2 * s.sizeVariation) - s.sizeVariation
+      // Never an empty piece, so every cut makes progress (Toxiproxy can emit empty ones).
+      mid = Math.min(b - 1, Math.max(a + 1, mid))
+      todo.push([mid, b], [a, mid])
+    }
+    return ends
   }
 }
 
