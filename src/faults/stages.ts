@@ -416,7 +416,9 @@ export class TimeoutStage extends Stage {
 /**
  * reset_peer, as Toxiproxy's ResetToxic: the first data (or end of stream) that reaches it while it
  * acts is taken and not passed on; `timeout` later the connection is reset (RST). Nothing after
- * that first chunk passes either. An idle connection is never reset.
+ * that first chunk passes either. An idle connection is never reset. Once the chunk is taken the
+ * reset is certain: removed or turned off meanwhile, the stage resets at once (Toxiproxy's toxic
+ * cannot be interrupted while it waits, so the reset comes anyway and the API call waits for it).
  */
 export class ResetPeerStage extends Stage {
   #timer: NodeJS.Timeout | null = null
@@ -427,23 +429,25 @@ export class ResetPeerStage extends Stage {
       return
     }
     if (this.#timer) return
-    this.#timer = setTimeout(
-      () => {
-        this.fired.value++
-        this.ctx.reset()
-      },
-      (this.spec as ResetPeerFault).timeout,
-    )
+    this.#timer = setTimeout(() => this.#reset(), (this.spec as ResetPeerFault).timeout)
     this.#timer.unref()
   }
 
-  release(): void {
-    if (this.#timer) clearTimeout(this.#timer)
+  #reset(): void {
     this.#timer = null
+    this.fired.value++
+    this.ctx.reset()
+  }
+
+  release(): void {
+    if (!this.#timer) return
+    clearTimeout(this.#timer)
+    this.#reset()
   }
 
   override destroy(): void {
-    this.release()
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = null
   }
 }
 

@@ -387,6 +387,30 @@ test('T13b: reset_peer acts on the first data, as Toxiproxy does: that data and 
   }
 })
 
+test('T13c: a reset_peer that has taken its chunk still resets when removed, as Toxiproxy; the API does not wait', async () => {
+  const r = await recorder()
+  const p = await proxy(r.address)
+  await toxic(p.name, { name: 'rp', type: 'reset_peer', stream: 'upstream', attributes: { timeout: 30_000 } })
+  const s = connect(p.port, '127.0.0.1')
+  let error = ''
+  s.on('error', (e: NodeJS.ErrnoException) => {
+    error = e.code ?? e.message
+  })
+  await new Promise<void>((res) => s.once('connect', () => res()))
+  s.write('first')
+  // Time for the chunks to reach the fault (not an assertion: what follows polls).
+  await new Promise((res) => setTimeout(res, 200))
+  s.write('second')
+  await new Promise((res) => setTimeout(res, 100))
+  // Toxiproxy's ResetToxic is asleep on its timer and cannot be interrupted: removing it waits for
+  // the timer, then the link closes with RST. sluice resets at once instead of holding the API call.
+  const t0 = performance.now()
+  assert.equal((await api('DELETE', `/proxies/${p.name}/toxics/rp`)).status, 204)
+  assert.ok(performance.now() - t0 < 1000, 'the API answers without waiting for the timeout')
+  await waitFor(() => error === 'ECONNRESET', 'the reset', 2000)
+  assert.equal(received(r.chunks).length, 0, 'nothing reached the target')
+})
+
 test('T14: reset_peer 100 resets no earlier than 100 ms, whichever stream', async () => {
   for (const stream of ['upstream', 'downstream']) {
     const e = await echo()
