@@ -234,11 +234,13 @@ const byType = {
   }),
   limit_data: fault('limit_data', { bytes: bytes('Bytes allowed through; then the connection closes') }),
   timeout: fault('timeout', {
-    timeout: v.optional(ms('Close the connection after this long; 0 holds it open forever')),
+    timeout: v.optional(
+      ms('Close the connection once this long passes without data; 0 holds it open forever'),
+    ),
   }),
   slow_close: fault('slow_close', { delay: v.optional(ms('How long to hold back the close')) }),
   reset_peer: fault('reset_peer', {
-    timeout: v.optional(ms('Reset the connection this long after it starts')),
+    timeout: v.optional(ms('Reset the connection this long after its first data')),
   }),
   reset: fault('reset', {
     rate: v.optional(fraction('Chance that each chunk resets the connection (default 1)')),
