@@ -23,7 +23,8 @@ export const codes = {
   ERR_CONFLICT: 'an admin API call would create something that exists, or change what the config file owns',
   ERR_INTERNAL: 'an unexpected failure inside sluice (a bug); the admin API answers 500 with it',
   ERR_HTTP_BAD_REQUEST: 'an http app refused a malformed request (400) and closed the connection',
-  ERR_HTTP_HEAD_TOO_LARGE: 'an http app refused a request head over its size or field limits (431; 414 for the request line)',
+  ERR_HTTP_HEAD_TOO_LARGE:
+    'an http app refused a request head over its size or field limits (431; 414 for the request line)',
   ERR_HTTP_CLIENT_TIMEOUT: "a client's request head or body did not arrive in time (408)",
   ERR_HTTP_METHOD: 'an http app refused a method it does not serve, CONNECT (405)',
   ERR_HTTP_NOT_IMPLEMENTED: 'an http app refused a transfer coding it does not implement (501)',
