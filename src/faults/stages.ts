@@ -82,6 +82,11 @@ export abstract class Stage implements Receiver {
 
   /** The connection is gone: stop timers, drop what is held. */
   destroy(): void {}
+
+  /** How long (ms) until the last item this stage holds is due to go on (0: nothing, or held until released). */
+  pendingMs(): number {
+    return 0
+  }
 }
 
 /** A stage that passes items on, unchanged and at once, unless a subclass says otherwise. */
@@ -133,6 +138,12 @@ abstract class TimedQueue extends Stage {
 
   get queued(): number {
     return this.#items.length
+  }
+
+  override pendingMs(): number {
+    // Held until released (blackhole) is not a delay: the grace period alone applies.
+    const wait = this.lastDue - now()
+    return Number.isFinite(wait) && wait > 0 ? wait : 0
   }
 
   release(): void {

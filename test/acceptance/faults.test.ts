@@ -465,6 +465,29 @@ test('T16: limit_data 0 passes nothing and closes when data first arrives', asyn
   s.destroy()
 })
 
+test('T16b: a close made by a fault waits for slow_close on the other stream, as Toxiproxy, even past 2 s', async () => {
+  const r = await recorder()
+  const p = await proxy(r.address)
+  await toxic(p.name, { type: 'slow_close', stream: 'downstream', attributes: { delay: 2600 } })
+  await toxic(p.name, { type: 'limit_data', stream: 'upstream', attributes: { bytes: 1 } })
+  const s = connect(p.port, '127.0.0.1')
+  let endedAt = 0
+  s.on('end', () => {
+    endedAt = performance.now()
+  })
+  s.on('error', () => {})
+  s.resume()
+  await new Promise<void>((res) => s.once('connect', () => res()))
+  // In Toxiproxy the upstream link closes the target's socket; the downstream link's read then
+  // fails, and its slow_close waits the delay before it closes the client's.
+  const t0 = performance.now()
+  s.write('xy')
+  await waitFor(() => endedAt > 0, 'the client to see EOF', 6000)
+  assert.ok(endedAt - t0 >= 2550, `EOF after ${(endedAt - t0).toFixed(0)} ms`)
+  assert.equal(received(r.chunks).toString(), 'x')
+  s.destroy()
+})
+
 test('T17: slicer cuts a write into 1-byte pieces 10 ms apart', async () => {
   const r = await recorder()
   const p = await proxy(r.address)
