@@ -48,10 +48,28 @@ function streamOf(f: FaultSpec): string {
   return f.direction === 'to-upstream' ? 'upstream' : f.direction === 'to-client' ? 'downstream' : 'both'
 }
 
+/** A toxic's stream as a direction; case does not matter (Toxiproxy's ParseDirection lower-cases). */
 function directionOf(stream: string): FaultDirection | null {
-  if (stream === 'upstream') return 'to-upstream'
-  if (stream === 'downstream') return 'to-client'
+  const s = stream.toLowerCase()
+  if (s === 'upstream') return 'to-upstream'
+  if (s === 'downstream') return 'to-client'
   return null
+}
+
+/** A toxic's `toxicity`: omitted or null keeps `fallback` (Go's decoder leaves the field as it was). */
+function toxicityOf(value: unknown, fallback: number): number {
+  if (value === undefined || value === null) return fallback
+  if (typeof value !== 'number' || !(value >= 0 && value <= 1))
+    throw bad('bad request body: toxicity must be a number between 0 and 1')
+  return value
+}
+
+/** A toxic's `attributes`: an object, or omitted or null (none given). */
+function attributesOf(value: unknown): Record<string, unknown> {
+  if (value === undefined || value === null) return {}
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw bad('bad request body: attributes must be an object')
+  return value as Record<string, unknown>
 }
 
 /** A fault as a Toxiproxy toxic. */
@@ -124,14 +142,6 @@ export function toxicOf(app: string, f: FaultSpec): Toxic {
       break
   }
   return t
-}
-
-/** A toxic's attributes as given: null (or an attribute set to null) leaves the default or the value before. */
-function givenAttributes(raw: unknown): Record<string, unknown> {
-  if (raw == null) return {}
-  if (typeof raw !== 'object' || Array.isArray(raw))
-    throw bad('bad request body: attributes must be an object')
-  return Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== null))
 }
 
 function attr(
@@ -563,17 +573,14 @@ export function registerToxiproxyRoutes(router: Router, c: Controller): void {
     async ({ res, params, json: body }) => {
       const b = requireObject(await body())
       findProxy(config(), params.proxy!, 'proxy')
-      // JSON null leaves a field at its default, as in Toxiproxy's Go decoder.
-      const stream = b.stream == null ? 'downstream' : String(b.stream)
+      const stream = b.stream === undefined || b.stream === null ? 'downstream' : String(b.stream)
       const direction = directionOf(stream)
       if (!direction) throw bad('stream was invalid, can be either upstream or downstream')
       const type = typeof b.type === 'string' ? b.type : ''
+      // Toxiproxy names it with the stream as sent (`latency_UpStream`).
       const name = typeof b.name === 'string' && b.name ? b.name : `${type}_${stream}`
-      const toxicity = b.toxicity == null ? 1 : b.toxicity
-      if (typeof toxicity !== 'number' || toxicity < 0 || toxicity > 1) {
-        throw bad('bad request body: toxicity must be a number between 0 and 1')
-      }
-      const attrs = givenAttributes(b.attributes)
+      const toxicity = toxicityOf(b.toxicity, 1)
+      const attrs = attributesOf(b.attributes)
       const fault = faultOf(name, type, direction, toxicity, attrs)
       const { value } = await c.change((overlay, current) => {
         const app = findProxy(current, params.proxy!, 'proxy')
@@ -608,11 +615,10 @@ export function registerToxiproxyRoutes(router: Router, c: Controller): void {
       if (i < 0) throw new SluiceError('ERR_NOT_FOUND', 'toxic not found')
       const old = app.faults[i]!
       const before = toxicOf(app.name, old)
-      const attrs = { ...before.attributes, ...givenAttributes(b.attributes) }
-      const toxicity = b.toxicity == null ? old.probability : b.toxicity
-      if (typeof toxicity !== 'number' || toxicity < 0 || toxicity > 1) {
-        throw bad('bad request body: toxicity must be a number between 0 and 1')
-      }
+      // A null attribute keeps its value, as Go decoding into the existing toxic does.
+      const given = Object.entries(attributesOf(b.attributes)).filter(([, v]) => v !== null)
+      const attrs = { ...before.attributes, ...Object.fromEntries(given) }
+      const toxicity = toxicityOf(b.toxicity, old.probability)
       const fault = faultOf(old.name, before.type, old.direction, toxicity, attrs)
       const faults = [...app.faults]
       faults[i] = fault

@@ -50,6 +50,15 @@ export class Chain implements FlowHook {
     this.released()
   }
 
+  pendingMs(): number {
+    let most = 0
+    for (const s of this.stages) {
+      const p = s.pendingMs()
+      if (p > most) most = p
+    }
+    return most
+  }
+
   /** A stage passed held bytes on, or the socket drained: resume the source below half the mark. */
   released(): void {
     if (this.#paused && this.#held() < HIGH_WATER / 2) {

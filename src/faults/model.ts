@@ -227,16 +227,20 @@ const byType = {
   bandwidth: fault('bandwidth', { rate: bytes('Bytes per second (e.g. 1MB, 64KiB)', 1) }),
   slicer: fault('slicer', {
     average_size: v.optional(bytes('Average piece size', 1)),
-    size_variation: v.optional(bytes('± this much per piece')),
-    delay: v.optional(ms('Pause between pieces (e.g. 10ms, 500us)')),
+    size_variation: v.optional(
+      bytes('Pieces are at most average_size + this; each cut falls within ± this of the middle'),
+    ),
+    delay: v.optional(ms('Pause after each piece (e.g. 10ms, 500us)')),
   }),
   limit_data: fault('limit_data', { bytes: bytes('Bytes allowed through; then the connection closes') }),
   timeout: fault('timeout', {
-    timeout: v.optional(ms('Close the connection after this long; 0 holds it open forever')),
+    timeout: v.optional(
+      ms('Close the connection once this long passes without data; 0 holds it open forever'),
+    ),
   }),
   slow_close: fault('slow_close', { delay: v.optional(ms('How long to hold back the close')) }),
   reset_peer: fault('reset_peer', {
-    timeout: v.optional(ms('Reset the connection this long after it starts')),
+    timeout: v.optional(ms('Reset the connection this long after its first data')),
   }),
   reset: fault('reset', {
     rate: v.optional(fraction('Chance that each chunk resets the connection (default 1)')),

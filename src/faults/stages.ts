@@ -82,6 +82,11 @@ export abstract class Stage implements Receiver {
 
   /** The connection is gone: stop timers, drop what is held. */
   destroy(): void {}
+
+  /** How long (ms) until the last item this stage holds is due to go on (0: nothing, or held until released). */
+  pendingMs(): number {
+    return 0
+  }
 }
 
 /** A stage that passes items on, unchanged and at once, unless a subclass says otherwise. */
@@ -133,6 +138,12 @@ abstract class TimedQueue extends Stage {
 
   get queued(): number {
     return this.#items.length
+  }
+
+  override pendingMs(): number {
+    // Held until released (blackhole) is not a delay: the grace period alone applies.
+    const wait = this.lastDue - now()
+    return Number.isFinite(wait) && wait > 0 ? wait : 0
   }
 
   release(): void {
@@ -257,27 +268,48 @@ export class BandwidthStage extends TimedQueue {
   }
 }
 
-/** slicer: each chunk cut into pieces of average_size ± size_variation, `delay` apart. */
+/**
+ * slicer, as Toxiproxy's SlicerToxic: a chunk larger than average_size + size_variation is cut in
+ * two near its middle (± size_variation), and each half the same way, so pieces come out even
+ * (no short tail). After every piece it waits `delay`, so the next chunk and the end wait too.
+ */
 export class SlicerStage extends TimedQueue {
   push(item: Item): void {
     const s = this.spec as SlicerFault
     const t = now()
-    if (!this.enabled || item === null || item.length <= 1) {
+    if (!this.enabled || item === null) {
       this.enqueue(item, t)
       return
     }
     this.fired.value++
     let due = Math.max(t, this.lastDue)
     let off = 0
-    let first = true
-    while (off < item.length) {
-      const variation = s.sizeVariation > 0 ? Math.round((this.ctx.rng() * 2 - 1) * s.sizeVariation) : 0
-      const size = Math.max(1, s.averageSize + variation)
-      if (!first) due += s.delay
-      first = false
-      this.enqueue(item.subarray(off, off + size), due)
-      off += size
+    for (const end of this.#cuts(item.length, s)) {
+      this.enqueue(item.subarray(off, end), due)
+      off = end
+      due += s.delay
     }
+    this.lastDue = due
+  }
+
+  /** The end offset of each piece of a chunk of `length` bytes, in order. */
+  #cuts(length: number, s: SlicerFault): number[] {
+    const ends: number[] = []
+    // Ranges still to cut, the next one last (a stack, so no recursion however the cuts fall).
+    const todo: [number, number][] = [[0, length]]
+    while (todo.length) {
+      const [a, b] = todo.pop()!
+      if (b - a - s.averageSize <= s.sizeVariation) {
+        ends.push(b)
+        continue
+      }
+      let mid = a + Math.floor((b - a) / 2)
+      if (s.sizeVariation > 0) mid += Math.floor(this.ctx.rng() * 2 * s.sizeVariation) - s.sizeVariation
+      // Never an empty piece, so every cut makes progress (Toxiproxy can emit empty ones).
+      mid = Math.min(b - 1, Math.max(a + 1, mid))
+      todo.push([mid, b], [a, mid])
+    }
+    return ends
   }
 }
 
@@ -333,9 +365,14 @@ export class LimitDataStage extends Stage {
   release(): void {}
 }
 
-/** timeout: drops data; closes the connection after `timeout` (0: never); removing it closes too. */
+/**
+ * timeout, as Toxiproxy's TimeoutToxic: drops data; closes the connection once `timeout` passes
+ * without a chunk (each dropped chunk starts the count again; 0: never), and at once when its
+ * source ends. Removing it closes too.
+ */
 export class TimeoutStage extends Stage {
   #timer: NodeJS.Timeout | null = null
+  #closed = false
 
   override activate(): void {
     const s = this.spec as TimeoutFault
@@ -349,14 +386,20 @@ export class TimeoutStage extends Stage {
   }
 
   #close(): void {
-    this.#timer = null
+    this.release()
+    if (this.#closed) return
+    this.#closed = true
     this.next.push(null)
     this.ctx.close()
   }
 
   push(item: Item): void {
     if (!this.enabled) this.next.push(item)
-    // While active, data is dropped; so is an end of stream: the connection ends when the fault says.
+    // While active, data is dropped; an end of stream closes the connection (Toxiproxy closes the
+    // link when its input ends, whatever the timeout).
+    else if (item === null) this.#close()
+    // Toxiproxy waits on a fresh timer each time round its loop, so every chunk restarts the count.
+    else this.#timer?.refresh()
   }
 
   override update(spec: FaultSpec): void {
@@ -384,7 +427,9 @@ export class TimeoutStage extends Stage {
 /**
  * reset_peer, as Toxiproxy's ResetToxic: the first data (or end of stream) that reaches it while it
  * acts is taken and not passed on; `timeout` later the connection is reset (RST). Nothing after
- * that first chunk passes either. An idle connection is never reset.
+ * that first chunk passes either. An idle connection is never reset. Once the chunk is taken the
+ * reset is certain: removed or turned off meanwhile, the stage resets at once (Toxiproxy's toxic
+ * cannot be interrupted while it waits, so the reset comes anyway and the API call waits for it).
  */
 export class ResetPeerStage extends Stage {
   #timer: NodeJS.Timeout | null = null
@@ -395,23 +440,25 @@ export class ResetPeerStage extends Stage {
       return
     }
     if (this.#timer) return
-    this.#timer = setTimeout(
-      () => {
-        this.fired.value++
-        this.ctx.reset()
-      },
-      (this.spec as ResetPeerFault).timeout,
-    )
+    this.#timer = setTimeout(() => this.#reset(), (this.spec as ResetPeerFault).timeout)
     this.#timer.unref()
   }
 
-  release(): void {
-    if (this.#timer) clearTimeout(this.#timer)
+  #reset(): void {
     this.#timer = null
+    this.fired.value++
+    this.ctx.reset()
+  }
+
+  release(): void {
+    if (!this.#timer) return
+    clearTimeout(this.#timer)
+    this.#reset()
   }
 
   override destroy(): void {
-    this.release()
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = null
   }
 }
 

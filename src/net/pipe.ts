@@ -27,6 +27,8 @@ export interface FlowHook {
   push(chunk: Buffer | null): void
   /** The destination drained its write buffer. */
   onDrain(): void
+  /** How long (ms) until what the hook holds, its end of stream included, is due to be written. */
+  pendingMs?(): number
 }
 
 /** After a fault closed the connection: whatever still arrives is dropped. */
@@ -39,6 +41,8 @@ export class Flow {
   hook: FlowHook | null = null
   /** The source's end of stream was seen (and handed on). */
   ended = false
+  /** A fault closed the connection while a hook (fault chain) held this direction: it ends `to` when it lets go. */
+  draining = false
 
   constructor(from: Socket, to: Socket) {
     this.from = from
@@ -129,21 +133,27 @@ export class Pipe {
 
   /**
    * Close both sides gracefully, as a fault does: `from` has already passed its end of stream
-   * along (through its chain); the other direction ends now. Later data is dropped; sockets that
-   * do not close within `graceMs` are destroyed.
+   * along (through its chain); the other direction ends now, after what its chain holds (as
+   * Toxiproxy's link flushes its toxics before it closes). Later data is dropped; sockets that do
+   * not close within `graceMs` of the chains' last due write are destroyed.
    */
   closeGracefully(from: Flow, graceMs = 2000): void {
     this.cause ??= 'fault-close'
     const other = from === this.up ? this.down : this.up
+    if (other.closed) return
     if (other.hook) other.hook.push(null)
     else if (!other.to.destroyed) other.to.end()
+    let pending = 0
     for (const f of [this.up, this.down]) {
+      const p = f.hook?.pendingMs?.() ?? 0
+      if (p > pending) pending = p
+      f.draining = f.hook !== null
       f.hook = discard
       // Keep reading, so the kernel is not left with unread data (which would turn the close into a reset).
       f.from.resume()
     }
     if (!this.#grace) {
-      this.#grace = setTimeout(() => this.destroy('fault-close'), graceMs)
+      this.#grace = setTimeout(() => this.destroy('fault-close'), graceMs + pending)
       this.#grace.unref()
     }
   }
@@ -164,7 +174,8 @@ export class Pipe {
     // A socket that closed without error ended both ways: the other side finishes on its own,
     // unless it never got its FIN (destroyed locally), in which case it goes too. A fault chain
     // may still hold data and the end of stream for it: then the chain ends it when it lets go.
-    if (!other.destroyed && !other.writableEnded && (into.hook === null || into.closed)) other.destroy()
+    if (!other.destroyed && !other.writableEnded && (into.hook === null || (into.closed && !into.draining)))
+      other.destroy()
     if (--this.#open === 0) {
       if (this.#grace) clearTimeout(this.#grace)
       this.cause ??= 'done'

@@ -289,6 +289,57 @@ test('T11: timeout 0 holds the connection open; removing it closes both ends', a
   s.destroy()
 })
 
+test('T11b: timeout closes the connection when its source ends, as Toxiproxy, whatever the timeout', async () => {
+  for (const timeout of [0, 60_000]) {
+    const r = await recorder()
+    const p = await proxy(r.address)
+    await toxic(p.name, { type: 'timeout', stream: 'upstream', attributes: { timeout } })
+    const s = connect(p.port, '127.0.0.1')
+    let clientEnded = false
+    let upstreamEnded = false
+    s.on('end', () => {
+      clientEnded = true
+    })
+    s.on('error', () => {})
+    void r.ended.then(() => {
+      upstreamEnded = true
+    })
+    await new Promise<void>((res) => s.once('connect', () => res()))
+    // Toxiproxy's TimeoutToxic drops data, but an end of stream on its input closes the link.
+    s.end('dropped')
+    await waitFor(() => upstreamEnded, `timeout ${timeout}: the target to see EOF`, 2000)
+    await waitFor(() => clientEnded, `timeout ${timeout}: the client to see EOF`, 2000)
+    assert.equal(received(r.chunks).length, 0, `timeout ${timeout}: the data was dropped`)
+    s.destroy()
+  }
+})
+
+test('T11c: timeout counts from the last chunk it dropped, as Toxiproxy: steady data keeps it open', async () => {
+  const r = await recorder()
+  const p = await proxy(r.address)
+  await toxic(p.name, { type: 'timeout', stream: 'upstream', attributes: { timeout: 400 } })
+  const s = connect(p.port, '127.0.0.1')
+  let endedAt = 0
+  s.on('end', () => {
+    endedAt = performance.now()
+  })
+  s.on('error', () => {})
+  await new Promise<void>((res) => s.once('connect', () => res()))
+  // Toxiproxy's TimeoutToxic arms a new timer each time it takes (and drops) a chunk.
+  let lastWrite = 0
+  for (let i = 0; i < 20; i++) {
+    s.write(`w${i}`)
+    lastWrite = performance.now()
+    await new Promise((res) => setTimeout(res, 50))
+  }
+  assert.equal(endedAt, 0, 'still open while data keeps coming')
+  await waitFor(() => endedAt > 0, 'the close after the data stops', 2000)
+  const quiet = endedAt - lastWrite
+  assert.ok(quiet >= 380, `closed ${quiet.toFixed(0)} ms after the last write`)
+  assert.equal(received(r.chunks).length, 0)
+  s.destroy()
+})
+
 test('T12: removing a fault answers at once, even with another fault stalling the flow', async () => {
   const e = await echo()
   const p = await proxy(e.address)
@@ -334,6 +385,30 @@ test('T13b: reset_peer acts on the first data, as Toxiproxy does: that data and 
     await waitFor(() => error === 'ECONNRESET', `timeout ${timeout}: the reset`, 2000)
     assert.equal(received(r.chunks).length, 0, `timeout ${timeout}: nothing reached the target`)
   }
+})
+
+test('T13c: a reset_peer that has taken its chunk still resets when removed, as Toxiproxy; the API does not wait', async () => {
+  const r = await recorder()
+  const p = await proxy(r.address)
+  await toxic(p.name, { name: 'rp', type: 'reset_peer', stream: 'upstream', attributes: { timeout: 30_000 } })
+  const s = connect(p.port, '127.0.0.1')
+  let error = ''
+  s.on('error', (e: NodeJS.ErrnoException) => {
+    error = e.code ?? e.message
+  })
+  await new Promise<void>((res) => s.once('connect', () => res()))
+  s.write('first')
+  // Time for the chunks to reach the fault (not an assertion: what follows polls).
+  await new Promise((res) => setTimeout(res, 200))
+  s.write('second')
+  await new Promise((res) => setTimeout(res, 100))
+  // Toxiproxy's ResetToxic is asleep on its timer and cannot be interrupted: removing it waits for
+  // the timer, then the link closes with RST. sluice resets at once instead of holding the API call.
+  const t0 = performance.now()
+  assert.equal((await api('DELETE', `/proxies/${p.name}/toxics/rp`)).status, 204)
+  assert.ok(performance.now() - t0 < 1000, 'the API answers without waiting for the timeout')
+  await waitFor(() => error === 'ECONNRESET', 'the reset', 2000)
+  assert.equal(received(r.chunks).length, 0, 'nothing reached the target')
 })
 
 test('T14: reset_peer 100 resets no earlier than 100 ms, whichever stream', async () => {
@@ -387,6 +462,29 @@ test('T16: limit_data 0 passes nothing and closes when data first arrives', asyn
   await r.ended
   assert.equal(received(r.chunks).length, 0)
   await waitFor(() => ended, 'the close', 2000)
+  s.destroy()
+})
+
+test('T16b: a close made by a fault waits for slow_close on the other stream, as Toxiproxy, even past 2 s', async () => {
+  const r = await recorder()
+  const p = await proxy(r.address)
+  await toxic(p.name, { type: 'slow_close', stream: 'downstream', attributes: { delay: 2600 } })
+  await toxic(p.name, { type: 'limit_data', stream: 'upstream', attributes: { bytes: 1 } })
+  const s = connect(p.port, '127.0.0.1')
+  let endedAt = 0
+  s.on('end', () => {
+    endedAt = performance.now()
+  })
+  s.on('error', () => {})
+  s.resume()
+  await new Promise<void>((res) => s.once('connect', () => res()))
+  // In Toxiproxy the upstream link closes the target's socket; the downstream link's read then
+  // fails, and its slow_close waits the delay before it closes the client's.
+  const t0 = performance.now()
+  s.write('xy')
+  await waitFor(() => endedAt > 0, 'the client to see EOF', 6000)
+  assert.ok(endedAt - t0 >= 2550, `EOF after ${(endedAt - t0).toFixed(0)} ms`)
+  assert.equal(received(r.chunks).toString(), 'x')
   s.destroy()
 })
 

@@ -202,6 +202,42 @@ test('T23: toxic defaults, conflicts, invalid streams, partial updates, delete',
   assert.deepEqual((await api('GET', '/proxies/t23/toxics')).body, [])
 })
 
+test('T23c: null fields keep their defaults, as Go decodes them; stream is case-insensitive', async () => {
+  await api('POST', '/proxies', { name: 't23c', listen: '127.0.0.1:0', upstream })
+  // Go's decoder leaves a field as it was for a JSON null: stream downstream, toxicity 1 on create;
+  // on an update, the toxicity and attributes the toxic has.
+  const a = await api('POST', '/proxies/t23c/toxics', {
+    name: null,
+    type: 'latency',
+    stream: null,
+    toxicity: null,
+    attributes: { latency: 100, jitter: null },
+  })
+  assert.equal(a.status, 200, JSON.stringify(a.body))
+  assert.deepEqual(a.body, {
+    name: 'latency_downstream',
+    type: 'latency',
+    stream: 'downstream',
+    toxicity: 1,
+    attributes: { latency: 100, jitter: 0 },
+  })
+  await api('PATCH', '/proxies/t23c/toxics/latency_downstream', { toxicity: 0.25 })
+  const u = await api('PATCH', '/proxies/t23c/toxics/latency_downstream', {
+    toxicity: null,
+    attributes: { latency: null, jitter: 5 },
+  })
+  assert.equal(u.status, 200, JSON.stringify(u.body))
+  assert.equal(u.body.toxicity, 0.25)
+  assert.deepEqual(u.body.attributes, { latency: 100, jitter: 5 })
+  const odd = await api('PATCH', '/proxies/t23c/toxics/latency_downstream', { attributes: 'latency' })
+  assert.equal(odd.status, 400, 'attributes that are not an object')
+  // ParseDirection lower-cases the stream; the default name keeps it as sent.
+  const up = await api('POST', '/proxies/t23c/toxics', { type: 'latency', stream: 'UpStream' })
+  assert.equal(up.status, 200, JSON.stringify(up.body))
+  assert.equal(up.body.name, 'latency_UpStream')
+  assert.equal(up.body.stream, 'upstream')
+})
+
 test('T23b: a toxic missing a required attribute, or with a misspelt or out-of-range one, is a 400 naming it', async () => {
   await api('POST', '/proxies', { name: 't23b', listen: '127.0.0.1:0', upstream })
   const cases: [Record<string, unknown>, RegExp][] = [

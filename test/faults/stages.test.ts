@@ -134,3 +134,35 @@ test('jitter per_second: the rate-limited variant delays at most that many chunk
   await waitFor(() => h.got.length === 100, 'every chunk through', 3000)
   assert.equal(h.fired.value, 1, 'a burst within one second is delayed once')
 })
+
+test("slicer halves a chunk until pieces are at most average_size + size_variation, as Toxiproxy's", () => {
+  const sizes = (average_size: number, length: number) => {
+    const h = harness({ type: 'slicer', average_size, size_variation: 0 })
+    h.stage.push(Buffer.alloc(length, 1))
+    return h.got.map((g) => g.item!.length)
+  }
+  // Toxiproxy splits in two and recurses, so pieces come out even, never with a short tail.
+  assert.deepEqual(sizes(10, 24), [6, 6, 6, 6])
+  assert.deepEqual(sizes(64, 100), [50, 50])
+  assert.deepEqual(sizes(4, 4), [4])
+  assert.deepEqual(sizes(1, 5), [1, 1, 1, 1, 1])
+  const h = harness({ type: 'slicer', average_size: 64, size_variation: 16 })
+  const data = Buffer.from(Array.from({ length: 5000 }, (_, i) => i % 251))
+  h.stage.push(data)
+  assert.ok(Buffer.concat(h.got.map((g) => g.item!)).equals(data), 'every byte, in order')
+  for (const g of h.got) assert.ok(g.item!.length >= 1 && g.item!.length <= 80, `${g.item!.length} bytes`)
+})
+
+test("slicer waits its delay after every piece, as Toxiproxy's: the next chunk and the end wait too", async () => {
+  const h = harness({ type: 'slicer', average_size: 100, delay: '30ms' })
+  h.stage.push(Buffer.from('abc'))
+  h.stage.push(Buffer.from('def'))
+  h.stage.push(null)
+  await waitFor(() => h.got.length === 3, 'both chunks and the end', 2000)
+  assert.equal(h.bytes(), 'abcdef')
+  assert.ok(
+    h.got[1]!.at - h.got[0]!.at >= 28,
+    `second chunk ${(h.got[1]!.at - h.got[0]!.at).toFixed(1)} ms later`,
+  )
+  assert.ok(h.got[2]!.at - h.got[1]!.at >= 28, `end ${(h.got[2]!.at - h.got[1]!.at).toFixed(1)} ms later`)
+})
