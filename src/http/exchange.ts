@@ -71,6 +71,10 @@ export class HttpConnection implements Tracked, UpstreamOwner {
   /** Client bytes not consumed yet (a head being read, or a pipelined request). */
   #buf: Buffer | null = null
   #searched = 0
+  /** When the head being read began (its deadline is timeouts.header later). */
+  #headStart = 0
+  /** Requests begun on this connection. */
+  #served = 0
   #clientIp: string | null = null
   // The exchange in progress.
   #req: RequestHead | null = null
@@ -157,7 +161,10 @@ export class HttpConnection implements Tracked, UpstreamOwner {
 
   #startHead(): void {
     this.state = HEAD
-    this.client.setTimeout(this.ctx.spec.headerTimeout)
+    // timeouts.header is a deadline for the whole head (counted from the accept for the first
+    // request, from its first byte for later ones), not an idle timer a byte a second would reset.
+    this.#headStart = this.#served === 0 ? this.started : performance.now()
+    this.#served++
     this.#searched = 0
     this.#tryHead()
   }
@@ -187,6 +194,9 @@ export class HttpConnection implements Tracked, UpstreamOwner {
         return
       }
       this.#searched = buf.length
+      const left = spec.headerTimeout - (performance.now() - this.#headStart)
+      if (left <= 0) this.#reject(408, `no complete request head within ${spec.headerTimeout}ms`)
+      else this.client.setTimeout(Math.ceil(left))
       return
     }
     let req: RequestHead

@@ -297,3 +297,20 @@ test('Expect: 100-continue on a pooled connection the origin just closed is retr
   assert.equal(conns, 2)
   c.s.destroy()
 })
+
+test('timeouts.header is a deadline for the whole head: a client sending a byte at a time is cut with 408', async () => {
+  const o = await rawOrigin()
+  const { port, e } = await app(o.port, { timeouts: { header: '1s' } })
+  const c = await client(port)
+  const head = 'GET /slow HTTP/1.1\r\nHost: x\r\nX-Slow: '
+  let i = 0
+  const drip = setInterval(() => {
+    if (!c.ended()) c.s.write(head[i++ % head.length]!)
+  }, 150)
+  t.defer(() => clearInterval(drip))
+  await waitFor(() => c.ended(), 'the slow client to be cut while it keeps sending', 4000)
+  clearInterval(drip)
+  assert.match(c.got(), /^HTTP\/1\.1 408 /)
+  assert.equal(o.conns.length, 0, 'nothing reached the origin')
+  assert.equal(lines(e.logs, 'ERR_HTTP_CLIENT_TIMEOUT').length, 1)
+})
