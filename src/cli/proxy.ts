@@ -439,7 +439,7 @@ export async function proxy(argv: string[]): Promise<number | null> {
       stop()
       await controller.shutdown()
       await admin.close()
-      flushLogger(log)
+      await flushLogger(log)
       process.exit(0)
     }, runDuration)
   }

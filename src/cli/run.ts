@@ -94,14 +94,14 @@ export interface Running {
 
 /** Signals end the engine the same way for every command: drain, close the admin API, flush logs. */
 export function handleRunningSignals({ controller, admin, log }: Running): () => void {
+  let exiting = false
   return handleSignals(controller, {
-    beforeExit: async () => {
-      await admin.close()
-      flushLogger(log)
-    },
+    beforeExit: () => admin.close(),
     exit: (code) => {
-      flushLogger(log)
-      process.exit(code)
+      // The first exit wins (a second signal may come while the logs are flushed).
+      if (exiting) return
+      exiting = true
+      void flushLogger(log).then(() => process.exit(code))
     },
   })
 }

@@ -67,15 +67,29 @@ export function createLogger(opts: LoggerOptions): Logger {
   )
 }
 
-/** Write out buffered log lines before the process exits. */
-export function flushLogger(log: Logger): void {
-  try {
-    log.flush()
-    const stream = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as
-      | { flushSync?: () => void }
-      | undefined
-    stream?.flushSync?.()
-  } catch {
-    // a closed stderr must not turn an exit into a crash
-  }
+/**
+ * Write out buffered log lines before the process exits, in order: an asynchronous write still in
+ * flight finishes first (a synchronous flush alone would put the lines queued after it before it).
+ */
+export function flushLogger(log: Logger): Promise<void> {
+  const stream = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as
+    | { flushSync?: () => void; _writing?: boolean }
+    | undefined
+  return new Promise((resolve) => {
+    const started = Date.now()
+    const finish = () => {
+      // A stderr that no longer drains must not hold the exit past a second.
+      if (stream?._writing && Date.now() - started < 1000) {
+        setTimeout(finish, 2)
+        return
+      }
+      try {
+        stream?.flushSync?.()
+      } catch {
+        // a closed stderr must not turn an exit into a crash
+      }
+      resolve()
+    }
+    finish()
+  })
 }
