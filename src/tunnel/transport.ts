@@ -220,8 +220,14 @@ export function transportServer(
     maxSessionMemory: 64,
   })
   const sessions = new Set<Http2Session>()
-  server.on('tlsClientError', (err, socket) =>
-    onReject(err.message, `${socket.remoteAddress}:${socket.remotePort}`),
+  // The TLS socket of a refused handshake is gone by the time it is reported: its address is
+  // remembered from the TCP connection it wraps.
+  const remotes = new WeakMap<object, string>()
+  const remoteOf = (tlsSocket: TLSSocket) =>
+    remotes.get((tlsSocket as unknown as { _parent?: object })._parent ?? tlsSocket) ?? address(tlsSocket)
+  server.on('tlsClientError', (err, socket) => onReject(refusal(err, socket), remoteOf(socket)))
+  server.on('unknownProtocol', (socket: TLSSocket) =>
+    onReject('the client did not offer HTTP/2 (ALPN h2)', remoteOf(socket)),
   )
   server.on('secureConnection', (socket: TLSSocket) => {
     // An HTTP/2 session is over once the peer has sent FIN (it closes only when its streams are
@@ -231,7 +237,7 @@ export function transportServer(
     if (tls.skipVerify) return
     const why = checkServerIdentity(tls.peerHostname, socket.getPeerCertificate())
     if (why) {
-      onReject(`client certificate: ${why.message}`, `${socket.remoteAddress}:${socket.remotePort}`)
+      onReject(`client certificate: ${why.message}`, remoteOf(socket))
       socket.destroy()
     }
   })
@@ -246,11 +252,47 @@ export function transportServer(
   })
   server.on('stream', (stream, headers) => onStream(stream, headers, stream.session!))
   return {
-    accept: (socket) => server.emit('connection', socket),
+    accept: (socket) => {
+      remotes.set(socket, address(socket))
+      server.emit('connection', socket)
+    },
     sessions,
     close: () => {
       for (const s of sessions) s.destroy()
       server.close()
     },
   }
+}
+
+/** `host:port` of a socket's peer (IPv6 in brackets). */
+function address(socket: Socket): string {
+  const host = socket.remoteAddress ?? 'unknown'
+  return `${host.includes(':') ? `[${host}]` : host}:${socket.remotePort ?? '?'}`
+}
+
+/**
+ * Why the server refused a handshake, in words. Node checks the client certificate itself after
+ * the handshake and only hangs up, so the verdict is on the socket (`authorizationError`), not in
+ * the error.
+ */
+function refusal(err: NodeJS.ErrnoException, socket: TLSSocket): string {
+  const verdict = (socket as TLSSocket & { authorizationError?: string | Error }).authorizationError
+  const code = typeof verdict === 'string' ? verdict : (verdict as NodeJS.ErrnoException | undefined)?.code
+  if (code) {
+    const said: Record<string, string> = {
+      CERT_HAS_EXPIRED: 'the client certificate has expired',
+      CERT_NOT_YET_VALID: 'the client certificate is not valid yet',
+      UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the client certificate is not signed by a CA in tls.ca',
+      UNABLE_TO_GET_ISSUER_CERT: 'the client certificate is not signed by a CA in tls.ca',
+      UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'the client certificate is not signed by a CA in tls.ca',
+      SELF_SIGNED_CERT_IN_CHAIN: 'the client certificate chains to a CA not in tls.ca',
+      DEPTH_ZERO_SELF_SIGNED_CERT: 'the client certificate is self-signed',
+      CERT_SIGNATURE_FAILURE: 'the client certificate signature does not verify',
+      CERT_REVOKED: 'the client certificate is revoked',
+    }
+    return `${said[code] ?? 'the client certificate was not accepted'} (${code})`
+  }
+  if (err.code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') return 'the client sent no certificate'
+  if (err.code === 'ECONNRESET') return 'the connection closed during the TLS handshake'
+  return err.message.split('\n')[0]!.replace(/^[0-9A-F]+:error:[0-9A-F]+:SSL routines:[^:]*:/, '')
 }

@@ -2,12 +2,15 @@
 // pool reused between loads. Two sluice processes as in tunnel.test.ts.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { connect as h2connect } from 'node:http2'
 import { test } from 'node:test'
-import { curl, testScope } from '../helpers.ts'
+import { curl, type SluiceProcess, testScope, waitFor } from '../helpers.ts'
+import { makeCert } from '../tls-certs.ts'
 import { tunnelKit } from './tunnel-kit.ts'
 
 const t = testScope()
-const { origin, pair } = tunnelKit(t)
+const { dir, ca, otherCa, origin, pair } = tunnelKit(t)
 
 /** `n` GETs through the tunnel at once (curl --parallel), each on its own connection; their status codes. */
 async function parallel(url: string, n: number): Promise<string[]> {
@@ -41,4 +44,88 @@ test('the origin pool: after a load stops, the next one reuses the connections t
   const second = await parallel(p.url, 20)
   assert.equal(second.filter((c) => c === '200').length, 20, second.join(' '))
   assert.equal(o.accepted, afterLoad, 'the second load opened no new connection to B')
+})
+
+/** Requests through the tunnel get 503 for `ms` (no session comes up); B sees none. */
+async function refusedFor(url: string, ms: number) {
+  const end = performance.now() + ms
+  while (performance.now() < end) {
+    assert.equal((await curl([`${url}/`])).status, 503)
+    await new Promise((r) => setTimeout(r, 250))
+  }
+}
+
+test('mTLS, server side: an expired client certificate, a foreign CA, or none at all is refused; B sees nothing', async () => {
+  const o = await origin()
+  const expired = makeCert(dir, ca, 'texpired', {
+    cn: 'foo.example.org',
+    dns: ['foo.example.org'],
+    client: true,
+    days: -1,
+  })
+  const foreign = makeCert(dir, otherCa, 'tforeign2', {
+    cn: 'foo.example.org',
+    dns: ['foo.example.org'],
+    client: true,
+  })
+  const pairs = [
+    await pair({ originPort: o.port, clientCert: expired }),
+    await pair({ originPort: o.port, clientCert: foreign }),
+  ]
+  const servers: SluiceProcess[] = []
+  for (const p of pairs) {
+    servers.push(await p.server())
+    await p.client()
+  }
+  // No client certificate at all: an HTTP/2 client that trusts the server and tries a request.
+  const bare = await new Promise<string>((resolve) => {
+    const session = h2connect(`https://127.0.0.1:${pairs[0]!.tunnel}`, {
+      ca: readFileSync(ca.cert),
+      servername: 'bar.example.org',
+    })
+    session.on('error', (err) => resolve(`session error: ${err.message}`))
+    const req = session.request({ ':path': '/bare' })
+    req.on('response', (h) => resolve(`response ${h[':status']}`))
+    req.on('error', (err) => resolve(`stream error: ${err.message}`))
+    req.end()
+  })
+  assert.doesNotMatch(bare, /^response/, bare)
+  for (const p of pairs) await refusedFor(p.url, 1500)
+  assert.equal(o.seen.length, 0, 'B received nothing')
+  const [exp, frn] = servers as [SluiceProcess, SluiceProcess]
+  // The server says why it refused each one, and who tried.
+  const refusal = async (s: SluiceProcess, re: RegExp) => {
+    const line = await s.waitLog(
+      (l) => l.msg === 'tunnel session refused' && re.test(String(l.error)),
+      `a refusal matching ${re}`,
+    )
+    assert.match(String(line.remote), /^127\.0\.0\.1:\d+$/)
+  }
+  await refusal(exp, /client certificate has expired \(CERT_HAS_EXPIRED\)/)
+  await refusal(exp, /client sent no certificate/)
+  await refusal(frn, /not signed by a CA in tls\.ca/)
+})
+
+test('mTLS, client side: a server certificate from another CA, or for another name, is refused; B sees nothing', async () => {
+  const o = await origin()
+  const strangerServer = makeCert(dir, otherCa, 'tstranger', {
+    cn: 'bar.example.org',
+    dns: ['bar.example.org'],
+  })
+  const pairs = [
+    await pair({ originPort: o.port, serverCert: strangerServer }),
+    await pair({ originPort: o.port, clientPeerHostname: 'other.example.org' }),
+  ]
+  const clients: SluiceProcess[] = []
+  for (const p of pairs) {
+    await p.server()
+    clients.push(await p.client())
+  }
+  for (const p of pairs) await refusedFor(p.url, 1500)
+  assert.equal(o.seen.length, 0, 'B received nothing')
+  const [stranger, misnamed] = clients as [SluiceProcess, SluiceProcess]
+  const failure = (c: SluiceProcess, re: RegExp) =>
+    waitFor(() => c.logs.find((l) => re.test(String(l.error))), `a session failure matching ${re}`)
+  await failure(stranger, /certificate/i)
+  await failure(misnamed, /other\.example\.org/)
 })
