@@ -3,6 +3,7 @@
 // are opened at start, kept alive with PINGs, replaced every connect_interval when one drops, and
 // count as up only after a first exchange (a PING answered: with TLS 1.3 a refused client
 // certificate shows only after the handshake). A request goes to the least-loaded session that is up.
+// Failed attempts back off and are logged by state change (reconnect.ts), not one line each.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2'
 import type { Socket } from 'node:net'
@@ -21,6 +22,7 @@ import {
   forwardedElement,
   supportedTransferEncoding,
 } from './headers.ts'
+import { BACKOFF_MAX, Backoff, type Failure, PeerReport } from './reconnect.ts'
 import { reportIgnored, TunnelStats } from './stats.ts'
 import { type ClientSession, connectSession, loadTls, sameTls, type TransportTls } from './transport.ts'
 
@@ -44,6 +46,7 @@ interface SessionSlot {
   lastError: string | null
   attempts: number
   timer: NodeJS.Timeout | null
+  backoff: Backoff
 }
 
 /** An HTTP/1.1 connection from A, tracked by its listener. */
@@ -115,6 +118,7 @@ export class TunnelClientService implements Service {
   #ping: NodeJS.Timeout | null = null
   #stats: TunnelStats
   #lastStatus = ''
+  #report = new PeerReport()
 
   constructor(spec: TunnelAppSpec, deps: { metrics: Metrics; log: Logger }) {
     this.name = spec.name
@@ -154,12 +158,13 @@ export class TunnelClientService implements Service {
     this.#start()
   }
 
-  /** The certificate files, or null (logged) when one cannot be read. */
-  #readTls(spec: TunnelAppSpec): TransportTls | null {
+  /** The certificate files, or null (logged unless `quiet`) when one cannot be read. */
+  #readTls(spec: TunnelAppSpec, quiet = false): TransportTls | null {
     try {
       return loadTls(spec)
     } catch (err) {
-      this.log.error({ error: (err as Error).message }, 'cannot read the TLS files; the tunnel stays down')
+      if (!quiet)
+        this.log.error({ error: (err as Error).message }, 'cannot read the TLS files; the tunnel stays down')
       return null
     }
   }
@@ -177,6 +182,7 @@ export class TunnelClientService implements Service {
         lastError: null,
         attempts: 0,
         timer: null,
+        backoff: new Backoff(this.spec.connectInterval),
       }
       this.slots.push(slot)
       this.#connect(slot)
@@ -210,17 +216,38 @@ export class TunnelClientService implements Service {
     this.#stopSessions(false)
     this.slots.length = 0
     this.#closed = false
+    this.#report = new PeerReport()
     this.#start(tls)
   }
 
-  #fail(slot: SessionSlot, err: Error): void {
-    slot.lastError = err.message
+  /** An attempt of `slot` failed: counted, logged if that changes the tunnel's state, retried later. */
+  #fail(slot: SessionSlot, failure: Failure): void {
+    slot.lastError = failure.error
     this.#metrics.tunnelReconnects.series({ app: this.name, result: 'failed' }).value++
-    this.log.warn(
-      { session: slot.index, peer: this.#peer(), code: 'ERR_TUNNEL_SESSION', error: err.message },
-      'tunnel session failed',
-    )
+    const wait = slot.backoff.failed()
+    const fields = {
+      session: slot.index,
+      peer: this.#peer(),
+      code: 'ERR_TUNNEL_SESSION',
+      error: failure.error,
+      ...(failure.cause ? { cause: failure.cause } : {}),
+    }
+    this.log.debug({ ...fields, attempt: slot.attempts, retryInMs: wait }, 'tunnel session attempt failed')
+    const r = this.#report.failed(slot.index, failure, this.slots.filter((x) => x.up).length)
+    if (r?.kind === 'unreachable')
+      this.log.warn(
+        { ...fields, retryInMs: wait },
+        `tunnel peer unreachable: ${failure.error}; retrying, backing off up to ${Math.max(BACKOFF_MAX, this.spec.connectInterval) / 1000}s`,
+      )
+    else if (r?.kind === 'still-unreachable')
+      this.log.warn(
+        { ...fields, attempts: r.attempts, unreachableForS: Math.round(r.forMs / 1000) },
+        `tunnel peer still unreachable: ${r.attempts} attempts in ${Math.round(r.forMs / 1000)}s, last error ${failure.cause ?? 'ERR_TUNNEL_SESSION'}: ${failure.error}`,
+      )
+    else if (r?.kind === 'slot-failing')
+      this.log.warn(fields, `tunnel session cannot be re-opened: ${failure.error}; retrying`)
     this.#status()
+    this.#retry(slot, wait)
   }
 
   #peer(): string {
@@ -238,10 +265,11 @@ export class TunnelClientService implements Service {
     if (this.#closed) return
     slot.attempts++
     const spec = this.spec
+    // Files that could not be read are tried again at each attempt.
+    this.#tls ??= this.#readTls(spec, true)
     if (!this.#tls) {
-      this.#fail(slot, new Error('the TLS files could not be read'))
+      this.#fail(slot, tlsFilesFailure(spec))
       this.#firstAttemptEnded(slot)
-      this.#retry(slot)
       return
     }
     let session: ClientSession | null = null
@@ -278,20 +306,43 @@ export class TunnelClientService implements Service {
       slot.rtt = rtt
       slot.lastAck = performance.now()
       slot.lastError = null
+      slot.backoff.reset()
       this.#metrics.tunnelReconnects.series({ app: this.name, result: 'up' }).value++
+      const spell = this.#report.up(slot.index)
       this.log.info(
-        { session: slot.index, peer: session.peer, rttMs: Number(rtt.toFixed(3)) },
-        'tunnel session up',
+        {
+          session: slot.index,
+          peer: session.peer,
+          rttMs: Number(rtt.toFixed(3)),
+          ...(spell
+            ? { failedAttempts: spell.attempts, unreachableForS: Math.round(spell.downForMs / 1000) }
+            : {}),
+        },
+        spell
+          ? `tunnel session established, after ${spell.attempts} failed attempts in ${Math.round(spell.downForMs / 1000)}s`
+          : 'tunnel session established',
       )
       const s = session
       session.onClose((err) => {
         if (slot.session !== s) return
         slot.session = null
         slot.up = false
-        if (!this.#closed) {
-          this.#fail(slot, err ?? new Error('the session closed'))
-          this.#retry(slot)
-        }
+        if (this.#closed) return
+        const why = err ? describe(err) : { error: 'the session closed', cause: null }
+        slot.lastError = why.error
+        this.log.warn(
+          {
+            session: slot.index,
+            peer: s.peer,
+            code: 'ERR_TUNNEL_SESSION',
+            error: why.error,
+            ...(why.cause ? { cause: why.cause } : {}),
+            retryInMs: this.spec.connectInterval,
+          },
+          'tunnel session closed',
+        )
+        this.#status()
+        this.#retry(slot, this.spec.connectInterval)
       })
       this.#status()
       this.#firstAttemptEnded(slot)
@@ -300,13 +351,12 @@ export class TunnelClientService implements Service {
       session?.destroy()
       this.#fail(slot, describe(err as Error))
       this.#firstAttemptEnded(slot)
-      this.#retry(slot)
     }
   }
 
-  #retry(slot: SessionSlot): void {
+  #retry(slot: SessionSlot, wait: number): void {
     if (this.#closed || slot.timer) return
-    slot.timer = setTimeout(() => this.#connect(slot), this.spec.connectInterval)
+    slot.timer = setTimeout(() => this.#connect(slot), wait)
   }
 
   /** PING every session; one whose answers stop for idle_timeout is dropped (its requests fail with 502). */
@@ -427,7 +477,7 @@ export class TunnelClientService implements Service {
     })
     stream.on('error', (err) => {
       if (!res.headersSent)
-        fail(502, 'ERR_TUNNEL_STREAM', `the tunnel failed while sending: ${describe(err).message}`)
+        fail(502, 'ERR_TUNNEL_STREAM', `the tunnel failed while sending: ${describe(err).error}`)
       else res.destroy()
     })
     stream.once('close', () => {
@@ -569,15 +619,26 @@ export class TunnelClientService implements Service {
   }
 }
 
-/** Node's TLS and socket errors, said plainly. */
-function describe(err: Error): Error {
-  const code = (err as NodeJS.ErrnoException).code
+/** Node's TLS and socket errors, said plainly, with Node's or OpenSSL's code as the cause. */
+function describe(err: Error): Failure {
+  const code = (err as NodeJS.ErrnoException).code ?? null
   if (code === 'ECONNREFUSED')
-    return new Error(`connection refused (${err.message.replace(/^connect /, '')})`)
+    return { error: `connection refused (${err.message.replace(/^connect ECONNREFUSED /, '')})`, cause: code }
   if (code === 'ERR_HTTP2_PING_CANCEL' || code === 'ERR_HTTP2_GOAWAY_SESSION')
-    return new Error('the peer closed the session (certificate refused, or shutting down)')
-  if (code === 'ECONNRESET') return new Error('the peer reset the connection (certificate refused?)')
-  return err
+    return { error: 'the peer closed the session (certificate refused, or shutting down)', cause: code }
+  if (code === 'ECONNRESET')
+    return { error: 'the peer reset the connection (certificate refused?)', cause: code }
+  return { error: err.message.split('\n')[0]!, cause: code }
+}
+
+/** Why the certificate files of `spec` cannot be used (read again to say it). */
+function tlsFilesFailure(spec: TunnelAppSpec): Failure {
+  try {
+    loadTls(spec)
+    return { error: 'the TLS files could not be read', cause: null }
+  } catch (err) {
+    return { error: `the TLS files could not be read: ${(err as Error).message}`, cause: null }
+  }
 }
 
 /**

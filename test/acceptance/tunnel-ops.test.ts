@@ -4,10 +4,11 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { connect as h2connect } from 'node:http2'
+import { createServer as createTcpServer } from 'node:net'
 import { test } from 'node:test'
-import { curl, type SluiceProcess, testScope, waitFor } from '../helpers.ts'
+import { curl, getJson, type SluiceProcess, testScope, waitFor } from '../helpers.ts'
 import { makeCert } from '../tls-certs.ts'
-import { tunnelKit } from './tunnel-kit.ts'
+import { tunnelKit, until } from './tunnel-kit.ts'
 
 const t = testScope()
 const { dir, ca, otherCa, origin, pair } = tunnelKit(t)
@@ -128,4 +129,48 @@ test('mTLS, client side: a server certificate from another CA, or for another na
     waitFor(() => c.logs.find((l) => re.test(String(l.error))), `a session failure matching ${re}`)
   await failure(stranger, /certificate/i)
   await failure(misnamed, /other\.example\.org/)
+})
+
+test('an unreachable peer: attempts back off from connect_interval, one warning, then "session established" when it is back', async () => {
+  const o = await origin()
+  const p = await pair({
+    originPort: o.port,
+    transport: '{keepalive_interval: 500ms, idle_timeout: 2s, connect_interval: 200ms, connect_timeout: 2s}',
+  })
+  // Where the server will be, a listener that takes each connection and closes it: it counts attempts.
+  let accepts = 0
+  const counter = createTcpServer((s) => {
+    accepts++
+    s.destroy()
+  })
+  await new Promise<void>((r) => counter.listen(p.tunnel, '127.0.0.1', () => r()))
+  t.defer(() => counter.close())
+  const client = await p.client()
+  const since = client.logs.length
+  await new Promise((r) => setTimeout(r, 4000))
+  // Every 200 ms for 4 s would be 2 sessions × 20 attempts; backing off (200, 400, 800, 1600 ms…), 5 each.
+  assert.ok(accepts >= 6 && accepts <= 14, `${accepts} attempts in 4 s`)
+  type Status = { apps: { name: string; sessions: { attempts: number; up: boolean }[] }[] }
+  const sessions = (await getJson<Status>(`${await client.admin()}/status`)).apps[0]!.sessions
+  const attempts = sessions.reduce((n, s) => n + s.attempts, 0)
+  assert.ok(Math.abs(attempts - accepts) <= 2, `status says ${attempts}, the listener saw ${accepts}`)
+  // Logged once, not once per attempt: one warning, and no other line since start (debug aside).
+  const warnings = client.logs.filter((l) => Number(l.level) >= 40)
+  assert.deepEqual(
+    warnings.map((l) => l.msg?.split(':')[0]),
+    ['tunnel peer unreachable'],
+    JSON.stringify(warnings),
+  )
+  const said = client.logs.slice(since).filter((l) => Number(l.level) >= 30)
+  assert.deepEqual(said, [])
+  assert.equal(warnings[0]!.code, 'ERR_TUNNEL_SESSION')
+  // The server takes the port: the sessions come up, saying how long it took.
+  await new Promise<void>((r) => counter.close(() => r()))
+  await p.server()
+  await until(`${p.url}/`, 200, 8000)
+  const back = await client.waitLog(
+    (l) => String(l.msg).startsWith('tunnel session established'),
+    'established',
+  )
+  assert.ok(Number(back.failedAttempts) >= 6, JSON.stringify(back))
 })
