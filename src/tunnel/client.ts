@@ -213,7 +213,7 @@ export class TunnelClientService implements Service {
     this.log.info(
       'tunnel settings or certificates changed: opening new sessions; requests in flight finish on the old ones',
     )
-    this.#stopSessions(false)
+    this.#stopSessions(false, 'new settings or certificates')
     this.slots.length = 0
     this.#closed = false
     this.#report = new PeerReport()
@@ -313,6 +313,7 @@ export class TunnelClientService implements Service {
         {
           session: slot.index,
           peer: session.peer,
+          ...certFields(session.cert),
           rttMs: Number(rtt.toFixed(3)),
           ...(spell
             ? { failedAttempts: spell.attempts, unreachableForS: Math.round(spell.downForMs / 1000) }
@@ -334,6 +335,8 @@ export class TunnelClientService implements Service {
           {
             session: slot.index,
             peer: s.peer,
+            ...certFields(s.cert),
+            durationS: Number(((Date.now() - slot.since) / 1000).toFixed(1)),
             code: 'ERR_TUNNEL_SESSION',
             error: why.error,
             ...(why.cause ? { cause: why.cause } : {}),
@@ -599,7 +602,8 @@ export class TunnelClientService implements Service {
     }))
   }
 
-  #stopSessions(now: boolean): void {
+  /** Close every session (`now`: without waiting for requests in flight); each says so when it is gone. */
+  #stopSessions(now: boolean, by: string): void {
     this.#closed = true
     if (this.#ping) clearInterval(this.#ping)
     for (const slot of this.slots) {
@@ -607,14 +611,28 @@ export class TunnelClientService implements Service {
       const s = slot.session
       slot.session = null
       slot.up = false
-      if (now) s?.destroy()
-      else s?.close()
+      if (!s) continue
+      const since = slot.since
+      s.onClose(() =>
+        this.log.info(
+          {
+            session: slot.index,
+            peer: s.peer,
+            ...certFields(s.cert),
+            durationS: Number(((Date.now() - since) / 1000).toFixed(1)),
+            by,
+          },
+          'tunnel session closed',
+        ),
+      )
+      if (now) s.destroy()
+      else s.close()
     }
     this.#stats.sessionsUp.value = 0
   }
 
   close(): void {
-    this.#stopSessions(false)
+    this.#stopSessions(false, 'sluice closed it')
     this.#firstDone()
   }
 }
@@ -654,4 +672,9 @@ function refuseRequest(req: IncomingMessage): string | null {
   if (!supportedTransferEncoding(req.headers['transfer-encoding']))
     return `Transfer-Encoding "${req.headers['transfer-encoding']}" is not supported (only chunked)`
   return null
+}
+
+/** The server certificate's names in log fields. */
+function certFields(cert: ClientSession['cert']): Record<string, string> {
+  return { ...(cert.cn ? { cn: cert.cn } : {}), ...(cert.san ? { san: cert.san } : {}) }
 }

@@ -11,7 +11,14 @@ import type { Metrics } from '../observe/metrics.ts'
 import type { Series } from '../observe/series.ts'
 import { appendForwarded, CHUNKED_MARK, endToEnd, forwardedElement } from './headers.ts'
 import { reportIgnored, TunnelStats } from './stats.ts'
-import { loadTls, sameTls, type TransportServer, type TransportTls, transportServer } from './transport.ts'
+import {
+  loadTls,
+  type PeerInfo,
+  sameTls,
+  type TransportServer,
+  type TransportTls,
+  transportServer,
+} from './transport.ts'
 
 const SERVER = 'sluice-tunnel-server'
 
@@ -77,12 +84,22 @@ export class TunnelServerService implements Service {
       return
     }
     const previous = this.#server
-    this.#server = transportServer(
-      this.#tls,
-      this.spec,
-      (stream, headers, session) => this.#forward(stream, headers, session),
-      (why, remote) => this.log.warn({ remote, error: why }, 'tunnel session refused'),
-    )
+    this.#server = transportServer(this.#tls, this.spec, {
+      stream: (stream, headers, session) => this.#forward(stream, headers, session),
+      refused: (why, remote) => this.log.warn({ remote, error: why }, 'tunnel session refused'),
+      opened: (peer) => this.log.info(peerFields(peer), 'tunnel session established'),
+      closed: (peer, how) => {
+        const fields = {
+          ...peerFields(peer),
+          durationS: Number((how.ms / 1000).toFixed(1)),
+          requests: how.streams,
+          by: how.by,
+        }
+        if (how.error)
+          this.log.warn({ ...fields, code: 'ERR_TUNNEL_SESSION', error: how.error }, 'tunnel session closed')
+        else this.log.info(fields, 'tunnel session closed')
+      },
+    })
     if (previous) this.#retired.push(previous)
   }
 
@@ -304,4 +321,9 @@ export class TunnelServerService implements Service {
     for (const r of [this.#server, ...this.#retired]) r?.close()
     this.#agent.destroy()
   }
+}
+
+/** A session's peer in log fields: its address and the names in its certificate. */
+function peerFields(peer: PeerInfo): Record<string, string> {
+  return { remote: peer.remote, ...(peer.cn ? { cn: peer.cn } : {}), ...(peer.san ? { san: peer.san } : {}) }
 }

@@ -65,6 +65,8 @@ export interface TransportTuning {
 /** One session to the peer, as the client sees it. */
 export interface ClientSession {
   readonly peer: string
+  /** The names in the server's certificate. */
+  readonly cert: { cn: string | null; san: string | null }
   /** Requests in flight on it. */
   readonly streams: number
   readonly closed: boolean
@@ -141,7 +143,7 @@ export function connectSession(
       session.setLocalWindowSize(tuning.sessionWindow)
       settled = true
       const s = socket as TLSSocket | null
-      resolve(wrap(session, s ? `${s.remoteAddress}:${s.remotePort}` : authority, closeCbs))
+      resolve(wrap(session, s ? address(s) : authority, certNames(s?.getPeerCertificate()), closeCbs))
     })
   })
 }
@@ -149,11 +151,13 @@ export function connectSession(
 function wrap(
   session: ClientHttp2Session,
   peer: string,
+  cert: ClientSession['cert'],
   closeCbs: ((err: Error | null) => void)[],
 ): ClientSession {
   let streams = 0
   return {
     peer,
+    cert,
     get streams() {
       return streams
     },
@@ -190,16 +194,45 @@ export interface TransportServer {
   close(): void
 }
 
+/** Who is at the other end of a session: address and the names its certificate carries. */
+export interface PeerInfo {
+  remote: string
+  /** Subject CN, or null. */
+  cn: string | null
+  /** subjectAltName as Node prints it (`DNS:foo.example.org, IP Address:…`), or null. */
+  san: string | null
+}
+
+/** The names in a peer certificate (an empty object when there is none). */
+export function certNames(cert: PeerCertificate | null | undefined): {
+  cn: string | null
+  san: string | null
+} {
+  const cn = cert?.subject?.CN
+  return { cn: (Array.isArray(cn) ? cn.join(', ') : cn) || null, san: cert?.subjectaltname || null }
+}
+
+/** What a transport server reports to its service. */
+export interface ServerEvents {
+  stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, session: Http2Session): void
+  /** A handshake or session refused before any request. */
+  refused(why: string, remote: string): void
+  /** A session is established: authenticated, and the client's first frames came. */
+  opened(peer: PeerInfo): void
+  /** An established session ended, after `streams` requests; `error` when it failed. */
+  closed(peer: PeerInfo, how: { ms: number; streams: number; error: string | null; by: string }): void
+}
+
 /**
  * An HTTP/2 server over TLS 1.3 that asks for a client certificate, checks it against the CA and
- * `peerHostname`, and calls `onStream` for each request.
+ * `peerHostname`, and reports each request and session to `on`.
  */
 export function transportServer(
   tls: TransportTls,
   tuning: TransportTuning,
-  onStream: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, session: Http2Session) => void,
-  onReject: (why: string, remote: string) => void,
+  on: ServerEvents,
 ): TransportServer {
+  const onReject = on.refused
   const server: Http2SecureServer = createSecureServer({
     ...(tls.ca ? { ca: tls.ca } : {}),
     cert: tls.cert,
@@ -220,6 +253,7 @@ export function transportServer(
     maxSessionMemory: 64,
   })
   const sessions = new Set<Http2Session>()
+  let closing = false
   // The TLS socket of a refused handshake is gone by the time it is reported: its address is
   // remembered from the TCP connection it wraps.
   const remotes = new WeakMap<object, string>()
@@ -234,23 +268,49 @@ export function transportServer(
     // done): end our side too, or the socket sits in CLOSE-WAIT, still counted as a session and a
     // connection. (sluice's listeners accept half-open, as a TCP proxy must.)
     socket.once('end', () => socket.end())
-    if (tls.skipVerify) return
-    const why = checkServerIdentity(tls.peerHostname, socket.getPeerCertificate())
-    if (why) {
-      onReject(`client certificate: ${why.message}`, remoteOf(socket))
-      socket.destroy()
-    }
   })
+  // Emitted as the session is made on a socket whose chain is verified, before any frame is read:
+  // the place to check the name the client certificate carries.
   server.on('session', (session) => {
     if (session.destroyed) return
+    const socket = session.socket as TLSSocket
+    const why = tls.skipVerify
+      ? undefined
+      : checkServerIdentity(tls.peerHostname, socket.getPeerCertificate())
+    if (why) {
+      onReject(`client certificate: ${why.message}`, address(socket))
+      session.destroy()
+      return
+    }
     sessions.add(session)
-    session.once('close', () => sessions.delete(session))
-    session.on('error', () => {})
+    let peer: PeerInfo | null = null
+    let since = 0
+    let streams = 0
+    let error: string | null = null
+    let by = 'the connection closed'
+    session.on('stream', () => streams++)
+    session.on('error', (err) => {
+      error ??= err.message
+    })
+    session.once('goaway', (code) => {
+      by = code === 0 ? 'the client ended it' : `the client ended it (GOAWAY ${code})`
+    })
+    session.once('close', () => {
+      sessions.delete(session)
+      if (closing) by = 'sluice closed it'
+      if (peer) on.closed(peer, { ms: performance.now() - since, streams, error, by })
+    })
+    // Established once the client's SETTINGS come.
+    const who = { remote: address(socket), ...certNames(socket.getPeerCertificate()) }
     session.once('remoteSettings', () => {
-      if (!session.destroyed) session.setLocalWindowSize(tuning.sessionWindow)
+      if (session.destroyed) return
+      session.setLocalWindowSize(tuning.sessionWindow)
+      peer = who
+      since = performance.now()
+      on.opened(peer)
     })
   })
-  server.on('stream', (stream, headers) => onStream(stream, headers, stream.session!))
+  server.on('stream', (stream, headers) => on.stream(stream, headers, stream.session!))
   return {
     accept: (socket) => {
       remotes.set(socket, address(socket))
@@ -258,6 +318,7 @@ export function transportServer(
     },
     sessions,
     close: () => {
+      closing = true
       for (const s of sessions) s.destroy()
       server.close()
     },

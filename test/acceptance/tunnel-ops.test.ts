@@ -174,3 +174,42 @@ test('an unreachable peer: attempts back off from connect_interval, one warning,
   )
   assert.ok(Number(back.failedAttempts) >= 6, JSON.stringify(back))
 })
+
+test('sessions are logged when established and closed, with the peer certificate name and address, on both sides', async () => {
+  const o = await origin()
+  const p = await pair({ originPort: o.port })
+  const { server, client } = await p.up()
+  const lines = (s: SluiceProcess, msg: string, n: number) =>
+    waitFor(() => {
+      const found = s.logs.filter((l) => l.msg === msg || String(l.msg).startsWith(`${msg},`))
+      return found.length >= n ? found : null
+    }, `${n} × ${msg}`)
+  const opened = await lines(server, 'tunnel session established', 2)
+  for (const l of opened) {
+    assert.equal(l.cn, 'foo.example.org')
+    assert.match(String(l.san), /DNS:foo\.example\.org/)
+    assert.match(String(l.remote), /^127\.0\.0\.1:\d+$/)
+  }
+  for (const l of await lines(client, 'tunnel session established', 2)) {
+    assert.equal(l.cn, 'bar.example.org')
+    assert.equal(l.peer, `127.0.0.1:${p.tunnel}`)
+  }
+  // The client stops: the server says each session closed, who it was, how many requests it carried.
+  client.signal('SIGINT')
+  await client.exited
+  const closed = await lines(server, 'tunnel session closed', 2)
+  assert.deepEqual(closed.map((l) => l.remote).sort(), opened.map((l) => l.remote).sort())
+  for (const l of closed) {
+    assert.equal(l.cn, 'foo.example.org')
+    assert.equal(typeof l.requests, 'number')
+  }
+  assert.ok(closed.reduce((n, l) => n + Number(l.requests), 0) >= 1)
+  // The server goes away: the client says its sessions closed, with a code.
+  const again = await p.client()
+  await until(`${p.url}/`, 200, 5000)
+  server.signal('SIGKILL')
+  for (const l of await lines(again, 'tunnel session closed', 2)) {
+    assert.equal(l.code, 'ERR_TUNNEL_SESSION')
+    assert.equal(l.cn, 'bar.example.org')
+  }
+})

@@ -265,6 +265,11 @@ test('D4: wrong CA, wrong client name, wrong expected name: no session for 10 s,
   assert.equal(o.seen.length, 0)
   // The server says why it refused each one.
   for (const s of servers) await s.waitLog((l) => l.msg === 'tunnel session refused', 'a refusal')
+  for (const s of servers)
+    assert.deepEqual(
+      s.logs.filter((l) => l.msg === 'tunnel session established'),
+      [],
+    )
   // With the right certificates: 200.
   const good = await pair({ originPort: o.port })
   await good.up()
