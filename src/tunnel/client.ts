@@ -72,20 +72,35 @@ class Conn implements Tracked {
   }
 }
 
-/** A synthetic answer from this side: short text saying what failed. */
-function answer(res: ServerResponse, status: number, text: string, close = false): void {
+/** A synthetic answer from this side: its code (also in `sluice-error`), then short text saying what failed. */
+function answer(res: ServerResponse, status: number, code: ErrorCode, text: string): void {
   if (res.headersSent) {
     res.destroy()
     return
   }
-  const body = `${text}\n`
+  const body = `${code}: ${text}\n`
   res.writeHead(status, {
     server: SERVER,
+    'sluice-error': code,
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
-    ...(close ? { connection: 'close' } : {}),
   })
   res.end(body)
+}
+
+/** The same, written on a raw socket (CONNECT, upgrades, unparsable requests), which is then closed. */
+function rawAnswer(
+  socket: Socket,
+  status: number,
+  reason: string,
+  code: ErrorCode,
+  text: string,
+  extra = '',
+): void {
+  const body = `${code}: ${text}\n`
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nServer: ${SERVER}\r\nSluice-Error: ${code}\r\n${extra}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  )
 }
 
 /** h2 response headers → a flat HTTP/1.1 raw list (duplicates as separate fields). */
@@ -136,11 +151,21 @@ export class TunnelClientService implements Service {
     // answers, then ends the socket (the response is marked last).
     ;(this.#http as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
     this.#http.on('request', (req: IncomingMessage, res: ServerResponse) => this.#forward(req, res))
-    // CONNECT has no meaning across the tunnel; upgrades (WebSocket) are not carried.
-    this.#http.on('connect', (_req: IncomingMessage, socket: Socket) => {
-      const body = 'CONNECT is not supported by the tunnel\n'
-      socket.end(
-        `HTTP/1.1 405 Method Not Allowed\r\nServer: ${SERVER}\r\nAllow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+    // CONNECT has no meaning across the tunnel.
+    this.#http.on('connect', (req: IncomingMessage, socket: Socket) => {
+      const text = 'CONNECT is not supported by the tunnel'
+      this.#stats.count(405)
+      this.log.warn(
+        { status: 405, code: 'ERR_TUNNEL_UNSUPPORTED', method: 'CONNECT', url: req.url?.slice(0, 200) },
+        text,
+      )
+      rawAnswer(
+        socket,
+        405,
+        'Method Not Allowed',
+        'ERR_TUNNEL_UNSUPPORTED',
+        text,
+        'Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n',
       )
     })
     // WebSocket rides on an extended CONNECT stream (RFC 8441); other upgrades are not carried.
@@ -149,10 +174,10 @@ export class TunnelClientService implements Service {
     )
     this.#http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       if (!socket.writable) return socket.destroy()
-      const body = `malformed request: ${err.code ?? err.message}\n`
-      socket.end(
-        `HTTP/1.1 400 Bad Request\r\nServer: ${SERVER}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      )
+      const text = `malformed request: ${err.code ?? err.message}`
+      this.#stats.count(400)
+      this.log.warn({ status: 400, code: 'ERR_TUNNEL_BAD_REQUEST' }, text)
+      rawAnswer(socket, 400, 'Bad Request', 'ERR_TUNNEL_BAD_REQUEST', text)
     })
     reportIgnored(spec, this.log)
     this.#start()
@@ -164,7 +189,10 @@ export class TunnelClientService implements Service {
       return loadTls(spec)
     } catch (err) {
       if (!quiet)
-        this.log.error({ error: (err as Error).message }, 'cannot read the TLS files; the tunnel stays down')
+        this.log.error(
+          { code: 'ERR_TUNNEL_CERT', error: (err as Error).message },
+          'cannot read the TLS files; the tunnel stays down',
+        )
       return null
     }
   }
@@ -418,7 +446,7 @@ export class TunnelClientService implements Service {
     }
     const fail = (status: number, code: ErrorCode, text: string) => {
       this.#stats.count(status)
-      answer(res, status, text)
+      answer(res, status, code, text)
       this.log.warn({ status, code, method: req.method, url: req.url?.slice(0, 200) }, text)
     }
     const refusal = refuseRequest(req)
@@ -463,7 +491,10 @@ export class TunnelClientService implements Service {
       req.on('data', (d: Buffer) => (up += d.length))
       req.pipe(stream)
     }
+    // Set once a failure was answered or A's connection cut: later events of the stream say nothing more.
+    let failed = false
     stream.setTimeout(this.spec.requestTimeout, () => {
+      failed = true
       if (!res.headersSent)
         fail(504, 'ERR_TUNNEL_TIMEOUT', `no response through the tunnel within ${this.spec.requestTimeout}ms`)
       stream.close()
@@ -478,18 +509,36 @@ export class TunnelClientService implements Service {
       stream.on('data', (d: Buffer) => (down += d.length))
       stream.pipe(res)
     })
+    // A failure after the response head began: A's connection is cut (a truncated body must not look whole).
+    const cut = (why: Record<string, unknown>, text: string) => {
+      this.log.warn(
+        { code: 'ERR_TUNNEL_STREAM', method: req.method, url: req.url?.slice(0, 200), ...why },
+        text,
+      )
+      res.destroy()
+    }
     stream.on('error', (err) => {
+      if (failed || gone) return
+      failed = true
       if (!res.headersSent)
         fail(502, 'ERR_TUNNEL_STREAM', `the tunnel failed while sending: ${describe(err).error}`)
-      else res.destroy()
+      else
+        cut(
+          { error: describe(err).error },
+          'the tunnel stream failed after the response began: the connection to A is cut',
+        )
     })
     stream.once('close', () => {
       this.#stats.closed(up, down)
       // A's connection went first: nobody to answer, nothing to report.
-      if (gone) return
+      if (gone || failed) return
       if (!res.headersSent)
         fail(502, 'ERR_TUNNEL_STREAM', `the tunnel stream ended without a response (code ${stream.rstCode})`)
-      else if (!res.writableFinished && stream.rstCode) res.destroy()
+      else if (!res.writableFinished && stream.rstCode)
+        cut(
+          { rstCode: stream.rstCode },
+          'the tunnel stream was reset after the response began: the connection to A is cut',
+        )
     })
     res.once('close', () => {
       if (!res.writableFinished) gone = true
@@ -500,25 +549,24 @@ export class TunnelClientService implements Service {
   /** A WebSocket handshake from A: carried as an extended CONNECT stream, then bytes both ways. */
   #upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', () => {})
-    const raw = (status: number, reason: string, text: string) => {
+    const raw = (status: number, reason: string, code: ErrorCode, text: string) => {
       this.#stats.count(status)
-      const body = `${text}\n`
-      socket.end(
-        `HTTP/1.1 ${status} ${reason}\r\nServer: ${SERVER}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      )
+      this.log.warn({ status, code, method: req.method, url: req.url?.slice(0, 200) }, text)
+      rawAnswer(socket, status, reason, code, text)
     }
     const proto = String(req.headers.upgrade ?? '').toLowerCase()
     if (proto !== 'websocket') {
       raw(
         501,
         'Not Implemented',
+        'ERR_TUNNEL_UNSUPPORTED',
         `upgrades to ${JSON.stringify(proto.slice(0, 40))} are not carried by the tunnel (WebSocket is)`,
       )
       return
     }
     const session = this.#pick()
     if (!session) {
-      raw(503, 'Service Unavailable', `the tunnel to ${this.#peer()} is not established`)
+      raw(503, 'Service Unavailable', 'ERR_TUNNEL_DOWN', `the tunnel to ${this.#peer()} is not established`)
       return
     }
     let fields = endToEnd(req.rawHeaders)
@@ -538,7 +586,12 @@ export class TunnelClientService implements Service {
     try {
       stream = session.request(headers, false)
     } catch (err) {
-      raw(502, 'Bad Gateway', `the tunnel could not carry the WebSocket: ${(err as Error).message}`)
+      raw(
+        502,
+        'Bad Gateway',
+        'ERR_TUNNEL_STREAM',
+        `the tunnel could not carry the WebSocket: ${(err as Error).message}`,
+      )
       return
     }
     this.#stats.opened()

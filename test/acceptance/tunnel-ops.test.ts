@@ -6,9 +6,10 @@ import { readFileSync } from 'node:fs'
 import { connect as h2connect } from 'node:http2'
 import { createServer as createTcpServer } from 'node:net'
 import { test } from 'node:test'
-import { curl, getJson, type SluiceProcess, testScope, waitFor } from '../helpers.ts'
+import { freePort } from '../../src/testkit/ports.ts'
+import { curl, getJson, type LogLine, type SluiceProcess, testScope, waitFor } from '../helpers.ts'
 import { makeCert } from '../tls-certs.ts'
-import { tunnelKit, until } from './tunnel-kit.ts'
+import { raw, tunnelKit, until } from './tunnel-kit.ts'
 
 const t = testScope()
 const { dir, ca, otherCa, origin, pair } = tunnelKit(t)
@@ -101,6 +102,7 @@ test('mTLS, server side: an expired client certificate, a foreign CA, or none at
       `a refusal matching ${re}`,
     )
     assert.match(String(line.remote), /^127\.0\.0\.1:\d+$/)
+    assert.equal(line.code, 'ERR_TUNNEL_PEER_REFUSED')
   }
   await refusal(exp, /client certificate has expired \(CERT_HAS_EXPIRED\)/)
   await refusal(exp, /client sent no certificate/)
@@ -161,7 +163,7 @@ test('an unreachable peer: attempts back off from connect_interval, one warning,
     ['tunnel peer unreachable'],
     JSON.stringify(warnings),
   )
-  const said = client.logs.slice(since).filter((l) => Number(l.level) >= 30)
+  const said = client.logs.slice(since).filter((l) => Number(l.level) === 30)
   assert.deepEqual(said, [])
   assert.equal(warnings[0]!.code, 'ERR_TUNNEL_SESSION')
   // The server takes the port: the sessions come up, saying how long it took.
@@ -212,4 +214,75 @@ test('sessions are logged when established and closed, with the peer certificate
     assert.equal(l.code, 'ERR_TUNNEL_SESSION')
     assert.equal(l.cn, 'bar.example.org')
   }
+})
+
+test('every tunnel failure on a log line or in a synthetic answer carries its code, on both sides', async () => {
+  const o = await origin((req, res) => {
+    if (req.url === '/never') return
+    if (req.url === '/cut') {
+      res.writeHead(200, { 'content-length': '100000' })
+      res.write('the first part')
+      setTimeout(() => res.socket?.destroy(), 100)
+      return
+    }
+    res.end('ok')
+  })
+  const p = await pair({
+    originPort: o.port,
+    serverTransport: '{keepalive_interval: 500ms, idle_timeout: 2s, request_timeout: 1s}',
+  })
+  const { server, client } = await p.up()
+  const noOrigin = await pair({ originPort: await freePort() })
+  const server2 = await noOrigin.server()
+  await noOrigin.client()
+  const alone = await pair({ originPort: o.port })
+  const lonely = await alone.client()
+  const coded = (head: string, body: string, code: string) => {
+    assert.match(head, new RegExp(`^sluice-error: ${code}\\r?$`, 'im'), head)
+    assert.ok(body.startsWith(`${code}: `), body)
+  }
+  // The server side: the origin refuses (502), or says nothing within request_timeout (504).
+  const refused = await until(`${noOrigin.url}/`, 502, 5000)
+  coded(refused.head, refused.body, 'ERR_TUNNEL_ORIGIN')
+  const late = await curl([`${p.url}/never`])
+  assert.equal(late.status, 504)
+  coded(late.head, late.body, 'ERR_TUNNEL_ORIGIN_TIMEOUT')
+  // The origin cuts its response: the stream is reset and A's connection cut, not ended as if whole.
+  await assert.rejects(curl([`${p.url}/cut`]))
+  // The client side: no session (503), CONNECT (405), another upgrade (501), no Host and garbage (400).
+  const down = await curl([`${alone.url}/`])
+  assert.equal(down.status, 503)
+  coded(down.head, down.body, 'ERR_TUNNEL_DOWN')
+  const split = (text: string) => {
+    const i = text.indexOf('\r\n\r\n')
+    return [text.slice(0, i), text.slice(i + 4)] as const
+  }
+  for (const [request, status, code] of [
+    ['CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n', 405, 'ERR_TUNNEL_UNSUPPORTED'],
+    [
+      'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n',
+      501,
+      'ERR_TUNNEL_UNSUPPORTED',
+    ],
+    ['GET / HTTP/1.1\r\n\r\n', 400, 'ERR_TUNNEL_BAD_REQUEST'],
+    ['NOT HTTP AT ALL\r\n\r\n', 400, 'ERR_TUNNEL_BAD_REQUEST'],
+  ] as const) {
+    const answer = await raw(p.listen, request)
+    assert.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), answer)
+    coded(...split(answer), code)
+  }
+  // Each of those is a log line with the same code; no warning or error of either side lacks one.
+  const has = (s: SluiceProcess, code: string, n = 1) =>
+    waitFor(() => s.logs.filter((l) => l.code === code).length >= n, `${n} × ${code} logged`)
+  await has(server, 'ERR_TUNNEL_ORIGIN_TIMEOUT')
+  await has(server, 'ERR_TUNNEL_ORIGIN')
+  await has(server2, 'ERR_TUNNEL_ORIGIN')
+  await has(client, 'ERR_TUNNEL_STREAM')
+  await has(client, 'ERR_TUNNEL_UNSUPPORTED', 2)
+  await has(client, 'ERR_TUNNEL_BAD_REQUEST', 2)
+  await has(lonely, 'ERR_TUNNEL_DOWN')
+  await has(lonely, 'ERR_TUNNEL_SESSION')
+  const uncoded = (s: SluiceProcess): LogLine[] =>
+    s.logs.filter((l) => Number(l.level) >= 40 && !/^ERR_TUNNEL_[A-Z_]+$/.test(String(l.code)))
+  for (const s of [server, client, server2, lonely]) assert.deepEqual(uncoded(s), [])
 })

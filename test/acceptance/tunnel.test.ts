@@ -513,7 +513,7 @@ test('reload: rotated certificate files are read again on SIGHUP, and the sessio
   )
 })
 
-test('request_timeout: an origin that never answers gets a 502 from the server side, naming the wait', async () => {
+test('request_timeout: an origin that never answers gets a 504 from the server side, naming the wait', async () => {
   const o = await origin((req, res) => {
     if (req.url !== '/never') res.end('ok')
   })
@@ -524,8 +524,9 @@ test('request_timeout: an origin that never answers gets a 502 from the server s
   await p.up()
   const t0 = performance.now()
   const r = await curl([`${p.url}/never`])
-  assert.equal(r.status, 502)
+  assert.equal(r.status, 504)
   assert.match(r.head, /^server: sluice-tunnel-server$/im)
+  assert.match(r.head, /^sluice-error: ERR_TUNNEL_ORIGIN_TIMEOUT$/im)
   assert.match(r.body, /no response within 1000ms/)
   assert.ok(performance.now() - t0 < 3000)
 })
