@@ -64,7 +64,12 @@ export class ConfigError extends SluiceError {
   readonly issues: ConfigIssue[]
 
   constructor(
-    code: 'ERR_CONFIG_NOT_FOUND' | 'ERR_CONFIG_READ' | 'ERR_CONFIG_PARSE' | 'ERR_CONFIG_INVALID',
+    code:
+      | 'ERR_CONFIG_NOT_FOUND'
+      | 'ERR_CONFIG_READ'
+      | 'ERR_CONFIG_PARSE'
+      | 'ERR_CONFIG_INVALID'
+      | 'ERR_TUNNEL_CERT',
     file: string,
     issues: ConfigIssue[],
     options?: { cause?: unknown },
