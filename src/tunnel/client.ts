@@ -236,7 +236,13 @@ export class TunnelClientService implements Service {
         x.sessionWindow,
         x.maxConcurrentStreams,
       ])
-    const tls = this.#readTls(spec)
+    // Files that cannot be read now (a rotation half done) leave the sessions on the ones in use.
+    const tls = this.#readTls(spec, this.#tls !== null) ?? this.#tls
+    if (tls === this.#tls && this.#tls !== null)
+      this.log.error(
+        { code: 'ERR_TUNNEL_CERT', error: tlsFilesFailure(spec).error },
+        'cannot read the TLS files; the sessions keep the certificates in use',
+      )
     if (key(old) === key(spec) && sameTls(tls, this.#tls)) return
     this.log.info(
       'tunnel settings or certificates changed: opening new sessions; requests in flight finish on the old ones',

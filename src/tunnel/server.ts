@@ -105,21 +105,33 @@ export class TunnelServerService implements Service {
 
   #tls: TransportTls | null = null
 
-  /** A transport server for the current settings; sessions already open stay on the one they came to. */
+  /**
+   * A transport server for the current settings; sessions already open stay on the one they came
+   * to. When the files cannot be used, the server in place (if any) goes on with the ones it has.
+   */
   #build(): void {
+    let tls: TransportTls
+    let server: TransportServer
     try {
-      this.#tls = loadTls(this.spec)
+      tls = loadTls(this.spec)
+      server = this.#transport(tls)
     } catch (err) {
-      this.#tls = null
-      this.#server = null
       this.log.error(
         { code: 'ERR_TUNNEL_CERT', error: (err as Error).message },
-        'cannot read the TLS files; sessions are refused',
+        this.#server
+          ? 'cannot use the TLS files; new sessions get the certificates in use'
+          : 'cannot use the TLS files; sessions are refused',
       )
       return
     }
     const previous = this.#server
-    this.#server = transportServer(this.#tls, this.spec, {
+    this.#tls = tls
+    this.#server = server
+    if (previous) this.#retired.push(previous)
+  }
+
+  #transport(tls: TransportTls): TransportServer {
+    return transportServer(tls, this.spec, {
       stream: (stream, headers, session) => this.#forward(stream, headers, session),
       refused: (why, remote) =>
         this.log.warn({ remote, code: 'ERR_TUNNEL_PEER_REFUSED', error: why }, 'tunnel session refused'),
@@ -136,7 +148,6 @@ export class TunnelServerService implements Service {
         else this.log.info(fields, 'tunnel session closed')
       },
     })
-    if (previous) this.#retired.push(previous)
   }
 
   /** New settings or rotated certificate files apply to the sessions that open from now on. */
@@ -149,7 +160,8 @@ export class TunnelServerService implements Service {
     try {
       tls = loadTls(spec)
     } catch {}
-    if (key(old) === key(spec) && sameTls(tls, this.#tls)) return
+    // Unreadable files: #build says so and keeps what is in use.
+    if (key(old) === key(spec) && tls !== null && sameTls(tls, this.#tls)) return
     this.log.info('tunnel settings or certificates changed: new sessions get them; open ones keep theirs')
     this.#build()
   }

@@ -2,7 +2,7 @@
 // pool reused between loads. Two sluice processes as in tunnel.test.ts.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { connect as h2connect } from 'node:http2'
 import { createServer as createTcpServer } from 'node:net'
 import { test } from 'node:test'
@@ -12,7 +12,7 @@ import { makeCert } from '../tls-certs.ts'
 import { raw, tunnelKit, until } from './tunnel-kit.ts'
 
 const t = testScope()
-const { dir, ca, otherCa, origin, pair } = tunnelKit(t)
+const { dir, ca, otherCa, clientCert, serverCert, origin, pair } = tunnelKit(t)
 
 /** `n` GETs through the tunnel at once (curl --parallel), each on its own connection; their status codes. */
 async function parallel(url: string, n: number): Promise<string[]> {
@@ -285,4 +285,54 @@ test('every tunnel failure on a log line or in a synthetic answer carries its co
   const uncoded = (s: SluiceProcess): LogLine[] =>
     s.logs.filter((l) => Number(l.level) >= 40 && !/^ERR_TUNNEL_[A-Z_]+$/.test(String(l.code)))
   for (const s of [server, client, server2, lonely]) assert.deepEqual(uncoded(s), [])
+})
+
+test('certificate files that cannot be used: run refuses to start with ERR_TUNNEL_CERT; a reload with them is refused and the sessions go on', async () => {
+  const o = await origin()
+  const missing = await pair({
+    originPort: o.port,
+    clientCert: { cert: `${dir}/absent.pem`, key: clientCert.key },
+    serverCert: { cert: serverCert.cert, key: `${dir}/tca.pem` },
+  })
+  for (const [file, re] of [
+    [missing.clientFile, /apps\[0\]\.tls\.cert: \S+absent\.pem: no such file/],
+    [missing.serverFile, /apps\[0\]\.tls\.key: \S+tca\.pem: no PEM private key/],
+  ] as const) {
+    const p = t.process(['run', '-c', file, '--admin', 'off'])
+    const exit = await Promise.race([
+      p.exited,
+      new Promise((r) => setTimeout(() => r('still running'), 5000)),
+    ])
+    assert.deepEqual(exit, { code: 1, signal: null })
+    assert.match(p.stderr, /ERR_TUNNEL_CERT/)
+    assert.match(p.stderr, re)
+  }
+  // Copies that a rotation can spoil.
+  const copy = (c: { cert: string; key: string }, name: string) => {
+    const out = { cert: `${dir}/${name}.pem`, key: `${dir}/${name}.key` }
+    copyFileSync(c.cert, out.cert)
+    copyFileSync(c.key, out.key)
+    return out
+  }
+  const cc = copy(clientCert, 'rotc')
+  const sc = copy(serverCert, 'rots')
+  const p = await pair({ originPort: o.port, clientCert: cc, serverCert: sc })
+  const { server, client } = await p.up()
+  writeFileSync(cc.cert, 'half written\n')
+  writeFileSync(sc.key, '')
+  for (const s of [client, server]) {
+    s.signal('SIGHUP')
+    const line = await s.waitLog(
+      (l) => l.msg === 'config rejected; the running config stays in force',
+      'rejected',
+    )
+    assert.equal(line.code, 'ERR_TUNNEL_CERT')
+  }
+  // The sessions stay up on the certificates in use.
+  await new Promise((r) => setTimeout(r, 500))
+  assert.equal((await curl([`${p.url}/`])).status, 200)
+  assert.equal(
+    client.count((l) => l.msg === 'tunnel session closed'),
+    0,
+  )
 })
