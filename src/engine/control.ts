@@ -102,7 +102,14 @@ export class Controller {
     }
     checkConfigFiles(loaded.config, loaded.text)
     const base = this.#overrides(loaded.config)
-    await this.#apply(this.#composed(base, this.#overlay), 'start')
+    try {
+      await this.#apply(this.#composed(base, this.#overlay), 'start')
+    } catch (err) {
+      // Nothing is running to stay in force: the start fails with the cause itself (ERR_LISTEN).
+      const cause = (err as Error).cause
+      if (err instanceof SluiceError && err.code === 'ERR_RELOAD' && cause instanceof SluiceError) throw cause
+      throw err
+    }
     this.#base = base
     this.#appliedHash = loaded.text === undefined ? null : digest(loaded.text)
   }

@@ -12,7 +12,7 @@ import { makeCert } from '../tls-certs.ts'
 import { raw, tunnelKit, until } from './tunnel-kit.ts'
 
 const t = testScope()
-const { dir, ca, otherCa, clientCert, serverCert, origin, pair } = tunnelKit(t)
+const { dir, ca, otherCa, clientCert, serverCert, origin, pair, notifyReceiver } = tunnelKit(t)
 
 /** `n` GETs through the tunnel at once (curl --parallel), each on its own connection; their status codes. */
 async function parallel(url: string, n: number): Promise<string[]> {
@@ -335,4 +335,33 @@ test('certificate files that cannot be used: run refuses to start with ERR_TUNNE
     client.count((l) => l.msg === 'tunnel session closed'),
     0,
   )
+})
+
+test('a fatal start error (a certificate file, a port in use) reaches systemd as STATUS= before the exit', async () => {
+  const o = await origin()
+  const sock = `${dir}/fatal-notify.sock`
+  const rx = notifyReceiver(sock)
+  await waitFor(() => rx.messages.includes('ready'), 'the notify receiver')
+  const bad = await pair({ originPort: o.port, clientCert: { cert: `${dir}/gone.pem`, key: clientCert.key } })
+  const taken = await pair({ originPort: o.port })
+  const holder = createTcpServer()
+  await new Promise<void>((r) => holder.listen(taken.tunnel, '127.0.0.1', () => r()))
+  t.defer(() => holder.close())
+  for (const [file, re] of [
+    [
+      bad.clientFile,
+      /(^|\|)STATUS=failed to start: ERR_TUNNEL_CERT: .*apps\[0\]\.tls\.cert: \S+gone\.pem: no such file/,
+    ],
+    [taken.serverFile, /(^|\|)STATUS=failed to start: ERR_LISTEN: .*127\.0\.0\.1:\d+/],
+  ] as const) {
+    const p = t.process(['run', '-c', file, '--admin', 'off'], { NOTIFY_SOCKET: sock })
+    const exit = await Promise.race([
+      p.exited,
+      new Promise((r) => setTimeout(() => r('still running'), 5000)),
+    ])
+    assert.deepEqual(exit, { code: 1, signal: null }, p.stderr)
+    // Sent before the exit: it is there once the process is gone.
+    const status = rx.messages.find((m) => re.test(m))
+    assert.ok(status, `${re} in ${JSON.stringify(rx.messages)}`)
+  }
 })
