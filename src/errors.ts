@@ -42,6 +42,14 @@ export const codes = {
   ERR_TUNNEL_STREAM: 'the tunnel stream failed or ended before a response (502)',
   ERR_TUNNEL_TIMEOUT: 'no response came through the tunnel within request_timeout (504)',
   ERR_TUNNEL_SESSION: 'a tunnel session to the peer failed (TLS, refused, closed); the client reconnects',
+  ERR_TUNNEL_UNSUPPORTED:
+    'the tunnel does not carry this kind of request (405 for CONNECT, 501 for an upgrade other than WebSocket)',
+  ERR_TUNNEL_ORIGIN: 'the tunnel server could not reach the origin, or its connection failed (502)',
+  ERR_TUNNEL_ORIGIN_TIMEOUT:
+    'the origin sent no response head within request_timeout (504 from the tunnel server)',
+  ERR_TUNNEL_PEER_REFUSED:
+    'the tunnel server refused a session: client certificate missing, expired, untrusted or naming another peer',
+  ERR_TUNNEL_CERT: "a tunnel's certificate, key or CA file is missing, unreadable or not valid PEM",
 } as const
 
 export type ErrorCode = keyof typeof codes
@@ -70,7 +78,12 @@ export class ConfigError extends SluiceError {
   readonly issues: ConfigIssue[]
 
   constructor(
-    code: 'ERR_CONFIG_NOT_FOUND' | 'ERR_CONFIG_READ' | 'ERR_CONFIG_PARSE' | 'ERR_CONFIG_INVALID',
+    code:
+      | 'ERR_CONFIG_NOT_FOUND'
+      | 'ERR_CONFIG_READ'
+      | 'ERR_CONFIG_PARSE'
+      | 'ERR_CONFIG_INVALID'
+      | 'ERR_TUNNEL_CERT',
     file: string,
     issues: ConfigIssue[],
     options?: { cause?: unknown },

@@ -49,6 +49,7 @@ export function printError(err: unknown): void {
       ERR_CONFIG_READ: 'cannot read the config file',
       ERR_CONFIG_PARSE: 'the config file does not parse',
       ERR_CONFIG_INVALID: 'invalid config',
+      ERR_TUNNEL_CERT: 'a certificate, key or CA file cannot be used',
     }[err.code as string]
     process.stderr.write(`sluice: ${err.code}: ${what ?? err.message}\n`)
     const lines = err.issues.map((i) => {

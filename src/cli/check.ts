@@ -1,7 +1,7 @@
 // `sluice check`: validate a config file, print it normalised (every default explicit, in sluice's
 // own format) and the plan it would apply to an empty start. Exit 1 on any error.
 import { stringify } from 'yaml'
-import { configFile, configLookup, loadConfigFile } from '../config/load.ts'
+import { checkConfigFiles, configFile, configLookup, loadConfigFile } from '../config/load.ts'
 import { describePlan, plan } from '../config/plan.ts'
 import { toDocument } from '../config/print.ts'
 import { parse, printError } from './args.ts'
@@ -10,7 +10,8 @@ export const checkHelp = `Usage: sluice check [-c FILE] [--json]
 
 Validate a config file (sluice's format, Fly.io JSON or tcpproxy YAML) without starting anything.
 Prints the normalised config in sluice's own format, with every default made explicit, and the
-plan it would apply. Exits 1 and names the file, line, field and reason of every problem.
+plan it would apply. Exits 1 and names the file, line, field and reason of every problem, and
+every certificate, key or CA file a tunnel names that is missing or does not parse.
 
   -c, --config FILE   config file (default: ${configLookup})
       --json          print the result as JSON
@@ -27,7 +28,8 @@ export function check(argv: string[]): number {
   }
   const file = configFile(values.config)
   try {
-    const { config, syntax } = loadConfigFile(file)
+    const { config, syntax, text } = loadConfigFile(file)
+    checkConfigFiles(config, text)
     const steps = describePlan(plan(null, config))
     const doc = toDocument(config)
     if (values.json) {

@@ -10,6 +10,7 @@ import { announceReady, handleSignals } from '../engine/lifecycle.ts'
 import { type ConfigIssue, SluiceError } from '../errors.ts'
 import { createLogger, flushLogger, type Logger } from '../observe/logger.ts'
 import { createMetrics } from '../observe/metrics.ts'
+import { notify } from '../observe/notify.ts'
 import { exitCode, parse, printError } from './args.ts'
 
 export const runHelp = `Usage: sluice run [-c FILE] [--listen ADDR] [--admin HOST:PORT|off] [--no-watch] [--log-level LEVEL] [--log-format FORMAT]
@@ -135,6 +136,16 @@ export async function startEngine(
   }
 }
 
+/** A start-up failure as one STATUS= line: its code and message, problems joined, at most 500 characters. */
+export function failedStatus(err: unknown): string {
+  const code = err instanceof SluiceError ? `${err.code}: ` : ''
+  const text = `failed to start: ${code}${(err as Error)?.message ?? String(err)}`
+    .replace(/:\s*\n\s*/g, ': ')
+    .replace(/\s*\n\s*/g, '; ')
+    .trim()
+  return text.length > 500 ? `${text.slice(0, 499)}…` : text
+}
+
 export async function run(argv: string[]): Promise<number | null> {
   const { values } = parse('run', argv, {
     config: { type: 'string', short: 'c' },
@@ -161,6 +172,8 @@ export async function run(argv: string[]): Promise<number | null> {
     running = await startEngine(loaded, { file, overrides: over })
   } catch (err) {
     printError(err)
+    // The service manager shows why (systemctl status) before the exit is noticed.
+    await notify([`STATUS=${failedStatus(err)}`])
     return exitCode(err)
   }
   if (!values['no-watch']) running.controller.watch()

@@ -6,7 +6,8 @@ import { parse as parseToml, TomlError } from 'smol-toml'
 import * as v from 'valibot'
 import { LineCounter, parseDocument } from 'yaml'
 import { ConfigError, type ConfigIssue } from '../errors.ts'
-import { detectFormat } from './formats/index.ts'
+import { configFileIssues } from '../tunnel/files.ts'
+import { detectFormat, formats } from './formats/index.ts'
 import { fromNative, issuePath } from './normalize.ts'
 import type { Config } from './types.ts'
 
@@ -82,6 +83,21 @@ export function loadConfigText(text: string, file: string): { config: Config; sy
     )
   }
   return { config, syntax }
+}
+
+/**
+ * The files a valid config names but does not hold (tunnel certificates, keys and CAs): throws
+ * ERR_TUNNEL_CERT naming each field (in the file's own format) and file that cannot be used. `text`,
+ * when given, is the config's text, for line numbers.
+ */
+export function checkConfigFiles(config: Config, text?: string): void {
+  const found = configFileIssues(config)
+  if (found.length === 0) return
+  const file = config.source.file ?? '<config>'
+  const format = formats.find((f) => f.name === config.source.format)
+  const issues = found.map((i) => ({ ...i, path: format ? format.renamePath(i.path) : i.path }))
+  if (text !== undefined && syntaxOf(text, file) !== 'toml') addLines(text, issues)
+  throw new ConfigError('ERR_TUNNEL_CERT', file, issues)
 }
 
 function invalid(file: string, text: string, syntax: Syntax, issues: ConfigIssue[]): ConfigError {

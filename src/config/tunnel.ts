@@ -87,7 +87,9 @@ export const tunnelAppSchema = strict({
       idle_timeout: v.optional(
         duration('A session whose PING gets no answer for this long is dropped (default 5s)'),
       ),
-      connect_interval: v.optional(duration('Wait between connection attempts (default 1s)')),
+      connect_interval: v.optional(
+        duration('Wait before a retry, doubled after each failed attempt up to 30s (default 1s)'),
+      ),
       connect_timeout: v.optional(
         duration('Longest connection attempt, handshake and first exchange (default 5s)'),
       ),

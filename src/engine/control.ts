@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto'
 import { type FSWatcher, unwatchFile, watch, watchFile } from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
 import { HealthMonitor } from '../balance/health.ts'
-import { loadConfigFile, loadConfigText, readConfigText } from '../config/load.ts'
+import { checkConfigFiles, loadConfigFile, loadConfigText, readConfigText } from '../config/load.ts'
 import { cloneOverlay, compose, emptyOverlay, type Overlay } from '../config/overlay.ts'
 import { describePlan, isEmpty, plan } from '../config/plan.ts'
 import type { AdminSpec, Config, TcpAppSpec } from '../config/types.ts'
@@ -92,7 +92,7 @@ export class Controller {
 
   /**
    * Apply the first config: the one given (already loaded, with its file text when it came from
-   * the file), or the file's. Throws (ConfigError, ERR_LISTEN) when sluice cannot start.
+   * the file), or the file's. Throws (ConfigError, ERR_TUNNEL_CERT, ERR_LISTEN) when sluice cannot start.
    */
   async start(initial?: { config: Config; text?: string }): Promise<void> {
     let loaded = initial
@@ -100,8 +100,16 @@ export class Controller {
       if (!this.#file) throw new SluiceError('ERR_USAGE', 'no config file and no config given')
       loaded = loadConfigFile(this.#file)
     }
+    checkConfigFiles(loaded.config, loaded.text)
     const base = this.#overrides(loaded.config)
-    await this.#apply(this.#composed(base, this.#overlay), 'start')
+    try {
+      await this.#apply(this.#composed(base, this.#overlay), 'start')
+    } catch (err) {
+      // Nothing is running to stay in force: the start fails with the cause itself (ERR_LISTEN).
+      const cause = (err as Error).cause
+      if (err instanceof SluiceError && err.code === 'ERR_RELOAD' && cause instanceof SluiceError) throw cause
+      throw err
+    }
     this.#base = base
     this.#appliedHash = loaded.text === undefined ? null : digest(loaded.text)
   }
@@ -155,7 +163,10 @@ export class Controller {
       // report one save): nothing new to apply or to say. SIGHUP (force) re-reads and reports again.
       if (!force && (hash === this.#appliedHash || hash === this.#rejectedHash))
         return { at, trigger, result: 'unchanged' }
-      base = this.#overrides(loadConfigText(text, this.#file).config)
+      const parsed = loadConfigText(text, this.#file).config
+      // Certificate files that cannot be used: the running ones stay (a rotation half done).
+      checkConfigFiles(parsed, text)
+      base = this.#overrides(parsed)
       next = this.#composed(base, this.#overlay)
     } catch (err) {
       this.#rejectedHash = hash

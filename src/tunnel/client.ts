@@ -3,6 +3,7 @@
 // are opened at start, kept alive with PINGs, replaced every connect_interval when one drops, and
 // count as up only after a first exchange (a PING answered: with TLS 1.3 a refused client
 // certificate shows only after the handshake). A request goes to the least-loaded session that is up.
+// Failed attempts back off and are logged by state change (reconnect.ts), not one line each.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2'
 import type { Socket } from 'node:net'
@@ -21,6 +22,7 @@ import {
   forwardedElement,
   supportedTransferEncoding,
 } from './headers.ts'
+import { BACKOFF_MAX, Backoff, type Failure, PeerReport } from './reconnect.ts'
 import { reportIgnored, TunnelStats } from './stats.ts'
 import { type ClientSession, connectSession, loadTls, sameTls, type TransportTls } from './transport.ts'
 
@@ -44,6 +46,7 @@ interface SessionSlot {
   lastError: string | null
   attempts: number
   timer: NodeJS.Timeout | null
+  backoff: Backoff
 }
 
 /** An HTTP/1.1 connection from A, tracked by its listener. */
@@ -69,20 +72,35 @@ class Conn implements Tracked {
   }
 }
 
-/** A synthetic answer from this side: short text saying what failed. */
-function answer(res: ServerResponse, status: number, text: string, close = false): void {
+/** A synthetic answer from this side: its code (also in `sluice-error`), then short text saying what failed. */
+function answer(res: ServerResponse, status: number, code: ErrorCode, text: string): void {
   if (res.headersSent) {
     res.destroy()
     return
   }
-  const body = `${text}\n`
+  const body = `${code}: ${text}\n`
   res.writeHead(status, {
     server: SERVER,
+    'sluice-error': code,
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
-    ...(close ? { connection: 'close' } : {}),
   })
   res.end(body)
+}
+
+/** The same, written on a raw socket (CONNECT, upgrades, unparsable requests), which is then closed. */
+function rawAnswer(
+  socket: Socket,
+  status: number,
+  reason: string,
+  code: ErrorCode,
+  text: string,
+  extra = '',
+): void {
+  const body = `${code}: ${text}\n`
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nServer: ${SERVER}\r\nSluice-Error: ${code}\r\n${extra}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  )
 }
 
 /** h2 response headers → a flat HTTP/1.1 raw list (duplicates as separate fields). */
@@ -115,6 +133,7 @@ export class TunnelClientService implements Service {
   #ping: NodeJS.Timeout | null = null
   #stats: TunnelStats
   #lastStatus = ''
+  #report = new PeerReport()
 
   constructor(spec: TunnelAppSpec, deps: { metrics: Metrics; log: Logger }) {
     this.name = spec.name
@@ -132,11 +151,21 @@ export class TunnelClientService implements Service {
     // answers, then ends the socket (the response is marked last).
     ;(this.#http as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
     this.#http.on('request', (req: IncomingMessage, res: ServerResponse) => this.#forward(req, res))
-    // CONNECT has no meaning across the tunnel; upgrades (WebSocket) are not carried.
-    this.#http.on('connect', (_req: IncomingMessage, socket: Socket) => {
-      const body = 'CONNECT is not supported by the tunnel\n'
-      socket.end(
-        `HTTP/1.1 405 Method Not Allowed\r\nServer: ${SERVER}\r\nAllow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+    // CONNECT has no meaning across the tunnel.
+    this.#http.on('connect', (req: IncomingMessage, socket: Socket) => {
+      const text = 'CONNECT is not supported by the tunnel'
+      this.#stats.count(405)
+      this.log.warn(
+        { status: 405, code: 'ERR_TUNNEL_UNSUPPORTED', method: 'CONNECT', url: req.url?.slice(0, 200) },
+        text,
+      )
+      rawAnswer(
+        socket,
+        405,
+        'Method Not Allowed',
+        'ERR_TUNNEL_UNSUPPORTED',
+        text,
+        'Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n',
       )
     })
     // WebSocket rides on an extended CONNECT stream (RFC 8441); other upgrades are not carried.
@@ -145,21 +174,25 @@ export class TunnelClientService implements Service {
     )
     this.#http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       if (!socket.writable) return socket.destroy()
-      const body = `malformed request: ${err.code ?? err.message}\n`
-      socket.end(
-        `HTTP/1.1 400 Bad Request\r\nServer: ${SERVER}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      )
+      const text = `malformed request: ${err.code ?? err.message}`
+      this.#stats.count(400)
+      this.log.warn({ status: 400, code: 'ERR_TUNNEL_BAD_REQUEST' }, text)
+      rawAnswer(socket, 400, 'Bad Request', 'ERR_TUNNEL_BAD_REQUEST', text)
     })
     reportIgnored(spec, this.log)
     this.#start()
   }
 
-  /** The certificate files, or null (logged) when one cannot be read. */
-  #readTls(spec: TunnelAppSpec): TransportTls | null {
+  /** The certificate files, or null (logged unless `quiet`) when one cannot be read. */
+  #readTls(spec: TunnelAppSpec, quiet = false): TransportTls | null {
     try {
       return loadTls(spec)
     } catch (err) {
-      this.log.error({ error: (err as Error).message }, 'cannot read the TLS files; the tunnel stays down')
+      if (!quiet)
+        this.log.error(
+          { code: 'ERR_TUNNEL_CERT', error: (err as Error).message },
+          'cannot read the TLS files; the tunnel stays down',
+        )
       return null
     }
   }
@@ -177,6 +210,7 @@ export class TunnelClientService implements Service {
         lastError: null,
         attempts: 0,
         timer: null,
+        backoff: new Backoff(this.spec.connectInterval),
       }
       this.slots.push(slot)
       this.#connect(slot)
@@ -202,25 +236,52 @@ export class TunnelClientService implements Service {
         x.sessionWindow,
         x.maxConcurrentStreams,
       ])
-    const tls = this.#readTls(spec)
+    // Files that cannot be read now (a rotation half done) leave the sessions on the ones in use.
+    const tls = this.#readTls(spec, this.#tls !== null) ?? this.#tls
+    if (tls === this.#tls && this.#tls !== null)
+      this.log.error(
+        { code: 'ERR_TUNNEL_CERT', error: tlsFilesFailure(spec).error },
+        'cannot read the TLS files; the sessions keep the certificates in use',
+      )
     if (key(old) === key(spec) && sameTls(tls, this.#tls)) return
     this.log.info(
       'tunnel settings or certificates changed: opening new sessions; requests in flight finish on the old ones',
     )
-    this.#stopSessions(false)
+    this.#stopSessions(false, 'new settings or certificates')
     this.slots.length = 0
     this.#closed = false
+    this.#report = new PeerReport()
     this.#start(tls)
   }
 
-  #fail(slot: SessionSlot, err: Error): void {
-    slot.lastError = err.message
+  /** An attempt of `slot` failed: counted, logged if that changes the tunnel's state, retried later. */
+  #fail(slot: SessionSlot, failure: Failure): void {
+    slot.lastError = failure.error
     this.#metrics.tunnelReconnects.series({ app: this.name, result: 'failed' }).value++
-    this.log.warn(
-      { session: slot.index, peer: this.#peer(), code: 'ERR_TUNNEL_SESSION', error: err.message },
-      'tunnel session failed',
-    )
+    const wait = slot.backoff.failed()
+    const fields = {
+      session: slot.index,
+      peer: this.#peer(),
+      code: 'ERR_TUNNEL_SESSION',
+      error: failure.error,
+      ...(failure.cause ? { cause: failure.cause } : {}),
+    }
+    this.log.debug({ ...fields, attempt: slot.attempts, retryInMs: wait }, 'tunnel session attempt failed')
+    const r = this.#report.failed(slot.index, failure, this.slots.filter((x) => x.up).length)
+    if (r?.kind === 'unreachable')
+      this.log.warn(
+        { ...fields, retryInMs: wait },
+        `tunnel peer unreachable: ${failure.error}; retrying, backing off up to ${Math.max(BACKOFF_MAX, this.spec.connectInterval) / 1000}s`,
+      )
+    else if (r?.kind === 'still-unreachable')
+      this.log.warn(
+        { ...fields, attempts: r.attempts, unreachableForS: Math.round(r.forMs / 1000) },
+        `tunnel peer still unreachable: ${r.attempts} attempts in ${Math.round(r.forMs / 1000)}s, last error ${failure.cause ?? 'ERR_TUNNEL_SESSION'}: ${failure.error}`,
+      )
+    else if (r?.kind === 'slot-failing')
+      this.log.warn(fields, `tunnel session cannot be re-opened: ${failure.error}; retrying`)
     this.#status()
+    this.#retry(slot, wait)
   }
 
   #peer(): string {
@@ -238,10 +299,11 @@ export class TunnelClientService implements Service {
     if (this.#closed) return
     slot.attempts++
     const spec = this.spec
+    // Files that could not be read are tried again at each attempt.
+    this.#tls ??= this.#readTls(spec, true)
     if (!this.#tls) {
-      this.#fail(slot, new Error('the TLS files could not be read'))
+      this.#fail(slot, tlsFilesFailure(spec))
       this.#firstAttemptEnded(slot)
-      this.#retry(slot)
       return
     }
     let session: ClientSession | null = null
@@ -278,20 +340,46 @@ export class TunnelClientService implements Service {
       slot.rtt = rtt
       slot.lastAck = performance.now()
       slot.lastError = null
+      slot.backoff.reset()
       this.#metrics.tunnelReconnects.series({ app: this.name, result: 'up' }).value++
+      const spell = this.#report.up(slot.index)
       this.log.info(
-        { session: slot.index, peer: session.peer, rttMs: Number(rtt.toFixed(3)) },
-        'tunnel session up',
+        {
+          session: slot.index,
+          peer: session.peer,
+          ...certFields(session.cert),
+          rttMs: Number(rtt.toFixed(3)),
+          ...(spell
+            ? { failedAttempts: spell.attempts, unreachableForS: Math.round(spell.downForMs / 1000) }
+            : {}),
+        },
+        spell
+          ? `tunnel session established, after ${spell.attempts} failed attempts in ${Math.round(spell.downForMs / 1000)}s`
+          : 'tunnel session established',
       )
       const s = session
       session.onClose((err) => {
         if (slot.session !== s) return
         slot.session = null
         slot.up = false
-        if (!this.#closed) {
-          this.#fail(slot, err ?? new Error('the session closed'))
-          this.#retry(slot)
-        }
+        if (this.#closed) return
+        const why = err ? describe(err) : { error: 'the session closed', cause: null }
+        slot.lastError = why.error
+        this.log.warn(
+          {
+            session: slot.index,
+            peer: s.peer,
+            ...certFields(s.cert),
+            durationS: Number(((Date.now() - slot.since) / 1000).toFixed(1)),
+            code: 'ERR_TUNNEL_SESSION',
+            error: why.error,
+            ...(why.cause ? { cause: why.cause } : {}),
+            retryInMs: this.spec.connectInterval,
+          },
+          'tunnel session closed',
+        )
+        this.#status()
+        this.#retry(slot, this.spec.connectInterval)
       })
       this.#status()
       this.#firstAttemptEnded(slot)
@@ -300,13 +388,12 @@ export class TunnelClientService implements Service {
       session?.destroy()
       this.#fail(slot, describe(err as Error))
       this.#firstAttemptEnded(slot)
-      this.#retry(slot)
     }
   }
 
-  #retry(slot: SessionSlot): void {
+  #retry(slot: SessionSlot, wait: number): void {
     if (this.#closed || slot.timer) return
-    slot.timer = setTimeout(() => this.#connect(slot), this.spec.connectInterval)
+    slot.timer = setTimeout(() => this.#connect(slot), wait)
   }
 
   /** PING every session; one whose answers stop for idle_timeout is dropped (its requests fail with 502). */
@@ -365,7 +452,7 @@ export class TunnelClientService implements Service {
     }
     const fail = (status: number, code: ErrorCode, text: string) => {
       this.#stats.count(status)
-      answer(res, status, text)
+      answer(res, status, code, text)
       this.log.warn({ status, code, method: req.method, url: req.url?.slice(0, 200) }, text)
     }
     const refusal = refuseRequest(req)
@@ -410,7 +497,10 @@ export class TunnelClientService implements Service {
       req.on('data', (d: Buffer) => (up += d.length))
       req.pipe(stream)
     }
+    // Set once a failure was answered or A's connection cut: later events of the stream say nothing more.
+    let failed = false
     stream.setTimeout(this.spec.requestTimeout, () => {
+      failed = true
       if (!res.headersSent)
         fail(504, 'ERR_TUNNEL_TIMEOUT', `no response through the tunnel within ${this.spec.requestTimeout}ms`)
       stream.close()
@@ -425,18 +515,36 @@ export class TunnelClientService implements Service {
       stream.on('data', (d: Buffer) => (down += d.length))
       stream.pipe(res)
     })
+    // A failure after the response head began: A's connection is cut (a truncated body must not look whole).
+    const cut = (why: Record<string, unknown>, text: string) => {
+      this.log.warn(
+        { code: 'ERR_TUNNEL_STREAM', method: req.method, url: req.url?.slice(0, 200), ...why },
+        text,
+      )
+      res.destroy()
+    }
     stream.on('error', (err) => {
+      if (failed || gone) return
+      failed = true
       if (!res.headersSent)
-        fail(502, 'ERR_TUNNEL_STREAM', `the tunnel failed while sending: ${describe(err).message}`)
-      else res.destroy()
+        fail(502, 'ERR_TUNNEL_STREAM', `the tunnel failed while sending: ${describe(err).error}`)
+      else
+        cut(
+          { error: describe(err).error },
+          'the tunnel stream failed after the response began: the connection to A is cut',
+        )
     })
     stream.once('close', () => {
       this.#stats.closed(up, down)
       // A's connection went first: nobody to answer, nothing to report.
-      if (gone) return
+      if (gone || failed) return
       if (!res.headersSent)
         fail(502, 'ERR_TUNNEL_STREAM', `the tunnel stream ended without a response (code ${stream.rstCode})`)
-      else if (!res.writableFinished && stream.rstCode) res.destroy()
+      else if (!res.writableFinished && stream.rstCode)
+        cut(
+          { rstCode: stream.rstCode },
+          'the tunnel stream was reset after the response began: the connection to A is cut',
+        )
     })
     res.once('close', () => {
       if (!res.writableFinished) gone = true
@@ -447,25 +555,24 @@ export class TunnelClientService implements Service {
   /** A WebSocket handshake from A: carried as an extended CONNECT stream, then bytes both ways. */
   #upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', () => {})
-    const raw = (status: number, reason: string, text: string) => {
+    const raw = (status: number, reason: string, code: ErrorCode, text: string) => {
       this.#stats.count(status)
-      const body = `${text}\n`
-      socket.end(
-        `HTTP/1.1 ${status} ${reason}\r\nServer: ${SERVER}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      )
+      this.log.warn({ status, code, method: req.method, url: req.url?.slice(0, 200) }, text)
+      rawAnswer(socket, status, reason, code, text)
     }
     const proto = String(req.headers.upgrade ?? '').toLowerCase()
     if (proto !== 'websocket') {
       raw(
         501,
         'Not Implemented',
+        'ERR_TUNNEL_UNSUPPORTED',
         `upgrades to ${JSON.stringify(proto.slice(0, 40))} are not carried by the tunnel (WebSocket is)`,
       )
       return
     }
     const session = this.#pick()
     if (!session) {
-      raw(503, 'Service Unavailable', `the tunnel to ${this.#peer()} is not established`)
+      raw(503, 'Service Unavailable', 'ERR_TUNNEL_DOWN', `the tunnel to ${this.#peer()} is not established`)
       return
     }
     let fields = endToEnd(req.rawHeaders)
@@ -485,7 +592,12 @@ export class TunnelClientService implements Service {
     try {
       stream = session.request(headers, false)
     } catch (err) {
-      raw(502, 'Bad Gateway', `the tunnel could not carry the WebSocket: ${(err as Error).message}`)
+      raw(
+        502,
+        'Bad Gateway',
+        'ERR_TUNNEL_STREAM',
+        `the tunnel could not carry the WebSocket: ${(err as Error).message}`,
+      )
       return
     }
     this.#stats.opened()
@@ -549,7 +661,8 @@ export class TunnelClientService implements Service {
     }))
   }
 
-  #stopSessions(now: boolean): void {
+  /** Close every session (`now`: without waiting for requests in flight); each says so when it is gone. */
+  #stopSessions(now: boolean, by: string): void {
     this.#closed = true
     if (this.#ping) clearInterval(this.#ping)
     for (const slot of this.slots) {
@@ -557,27 +670,52 @@ export class TunnelClientService implements Service {
       const s = slot.session
       slot.session = null
       slot.up = false
-      if (now) s?.destroy()
-      else s?.close()
+      if (!s) continue
+      const since = slot.since
+      s.onClose(() =>
+        this.log.info(
+          {
+            session: slot.index,
+            peer: s.peer,
+            ...certFields(s.cert),
+            durationS: Number(((Date.now() - since) / 1000).toFixed(1)),
+            by,
+          },
+          'tunnel session closed',
+        ),
+      )
+      if (now) s.destroy()
+      else s.close()
     }
     this.#stats.sessionsUp.value = 0
   }
 
   close(): void {
-    this.#stopSessions(false)
+    this.#stopSessions(false, 'sluice closed it')
     this.#firstDone()
   }
 }
 
-/** Node's TLS and socket errors, said plainly. */
-function describe(err: Error): Error {
-  const code = (err as NodeJS.ErrnoException).code
+/** Node's TLS and socket errors, said plainly, with Node's or OpenSSL's code as the cause. */
+function describe(err: Error): Failure {
+  const code = (err as NodeJS.ErrnoException).code ?? null
   if (code === 'ECONNREFUSED')
-    return new Error(`connection refused (${err.message.replace(/^connect /, '')})`)
+    return { error: `connection refused (${err.message.replace(/^connect ECONNREFUSED /, '')})`, cause: code }
   if (code === 'ERR_HTTP2_PING_CANCEL' || code === 'ERR_HTTP2_GOAWAY_SESSION')
-    return new Error('the peer closed the session (certificate refused, or shutting down)')
-  if (code === 'ECONNRESET') return new Error('the peer reset the connection (certificate refused?)')
-  return err
+    return { error: 'the peer closed the session (certificate refused, or shutting down)', cause: code }
+  if (code === 'ECONNRESET')
+    return { error: 'the peer reset the connection (certificate refused?)', cause: code }
+  return { error: err.message.split('\n')[0]!, cause: code }
+}
+
+/** Why the certificate files of `spec` cannot be used (read again to say it). */
+function tlsFilesFailure(spec: TunnelAppSpec): Failure {
+  try {
+    loadTls(spec)
+    return { error: 'the TLS files could not be read', cause: null }
+  } catch (err) {
+    return { error: `the TLS files could not be read: ${(err as Error).message}`, cause: null }
+  }
 }
 
 /**
@@ -593,4 +731,9 @@ function refuseRequest(req: IncomingMessage): string | null {
   if (!supportedTransferEncoding(req.headers['transfer-encoding']))
     return `Transfer-Encoding "${req.headers['transfer-encoding']}" is not supported (only chunked)`
   return null
+}
+
+/** The server certificate's names in log fields. */
+function certFields(cert: ClientSession['cert']): Record<string, string> {
+  return { ...(cert.cn ? { cn: cert.cn } : {}), ...(cert.san ? { san: cert.san } : {}) }
 }

@@ -2,22 +2,61 @@
 // client certificate checked against the CA and peer_hostname, HTTP/2), and each stream becomes a
 // plain HTTP/1.1 request to the origin over a keep-alive pool (node:http Agent).
 import { Agent, type IncomingMessage, request } from 'node:http'
-import type { Http2Session, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2'
+import {
+  constants,
+  type Http2Session,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2'
 import type { Socket } from 'node:net'
 import type { TunnelAppSpec } from '../config/types.ts'
+import type { ErrorCode } from '../errors.ts'
 import { type ListenerContext, type Service, type Tracked, track } from '../net/service.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
 import type { Series } from '../observe/series.ts'
 import { appendForwarded, CHUNKED_MARK, endToEnd, forwardedElement } from './headers.ts'
 import { reportIgnored, TunnelStats } from './stats.ts'
-import { loadTls, sameTls, type TransportServer, type TransportTls, transportServer } from './transport.ts'
+import {
+  loadTls,
+  type PeerInfo,
+  sameTls,
+  type TransportServer,
+  type TransportTls,
+  transportServer,
+} from './transport.ts'
 
 const SERVER = 'sluice-tunnel-server'
 
 interface Slot {
   accepted: Series
   active: Series
+}
+
+/** A synthetic answer from this side on a stream: its code (also in `sluice-error`), then what failed. */
+function answer(stream: ServerHttp2Stream, status: number, code: ErrorCode, text: string): void {
+  if (stream.headersSent || stream.destroyed) {
+    stream.close(constants.NGHTTP2_INTERNAL_ERROR)
+    return
+  }
+  const body = `${code}: ${text}\n`
+  stream.respond({
+    ':status': status,
+    server: SERVER,
+    'sluice-error': code,
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  })
+  stream.end(body)
+}
+
+/** Why a connection to the origin failed, in words. */
+function why(err: NodeJS.ErrnoException): string {
+  if (err.code === 'ECONNREFUSED') return 'connection refused'
+  if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') return 'the name does not resolve'
+  if (err.code === 'ECONNRESET') return 'the connection was reset'
+  return err.code ? `${err.message} (${err.code})` : err.message
 }
 
 /** h2 request headers → the raw HTTP/1.1 list for the origin. */
@@ -66,24 +105,49 @@ export class TunnelServerService implements Service {
 
   #tls: TransportTls | null = null
 
-  /** A transport server for the current settings; sessions already open stay on the one they came to. */
+  /**
+   * A transport server for the current settings; sessions already open stay on the one they came
+   * to. When the files cannot be used, the server in place (if any) goes on with the ones it has.
+   */
   #build(): void {
+    let tls: TransportTls
+    let server: TransportServer
     try {
-      this.#tls = loadTls(this.spec)
+      tls = loadTls(this.spec)
+      server = this.#transport(tls)
     } catch (err) {
-      this.#tls = null
-      this.#server = null
-      this.log.error({ error: (err as Error).message }, 'cannot read the TLS files; sessions are refused')
+      this.log.error(
+        { code: 'ERR_TUNNEL_CERT', error: (err as Error).message },
+        this.#server
+          ? 'cannot use the TLS files; new sessions get the certificates in use'
+          : 'cannot use the TLS files; sessions are refused',
+      )
       return
     }
     const previous = this.#server
-    this.#server = transportServer(
-      this.#tls,
-      this.spec,
-      (stream, headers, session) => this.#forward(stream, headers, session),
-      (why, remote) => this.log.warn({ remote, error: why }, 'tunnel session refused'),
-    )
+    this.#tls = tls
+    this.#server = server
     if (previous) this.#retired.push(previous)
+  }
+
+  #transport(tls: TransportTls): TransportServer {
+    return transportServer(tls, this.spec, {
+      stream: (stream, headers, session) => this.#forward(stream, headers, session),
+      refused: (why, remote) =>
+        this.log.warn({ remote, code: 'ERR_TUNNEL_PEER_REFUSED', error: why }, 'tunnel session refused'),
+      opened: (peer) => this.log.info(peerFields(peer), 'tunnel session established'),
+      closed: (peer, how) => {
+        const fields = {
+          ...peerFields(peer),
+          durationS: Number((how.ms / 1000).toFixed(1)),
+          requests: how.streams,
+          by: how.by,
+        }
+        if (how.error)
+          this.log.warn({ ...fields, code: 'ERR_TUNNEL_SESSION', error: how.error }, 'tunnel session closed')
+        else this.log.info(fields, 'tunnel session closed')
+      },
+    })
   }
 
   /** New settings or rotated certificate files apply to the sessions that open from now on. */
@@ -96,7 +160,8 @@ export class TunnelServerService implements Service {
     try {
       tls = loadTls(spec)
     } catch {}
-    if (key(old) === key(spec) && sameTls(tls, this.#tls)) return
+    // Unreadable files: #build says so and keeps what is in use.
+    if (key(old) === key(spec) && tls !== null && sameTls(tls, this.#tls)) return
     this.log.info('tunnel settings or certificates changed: new sessions get them; open ones keep theirs')
     this.#build()
   }
@@ -121,24 +186,13 @@ export class TunnelServerService implements Service {
     this.#stats.opened()
     let up = 0
     let down = 0
-    const fail = (status: number, text: string) => {
+    const fail = (status: number, code: ErrorCode, text: string) => {
       this.#stats.count(status)
       this.log.warn(
-        { status, method, path: path.slice(0, 200), origin: `${target.host}:${target.port}` },
+        { status, code, method, path: path.slice(0, 200), origin: `${target.host}:${target.port}` },
         text,
       )
-      if (stream.headersSent || stream.destroyed) {
-        stream.close()
-        return
-      }
-      const body = `${text}\n`
-      stream.respond({
-        ':status': status,
-        server: SERVER,
-        'content-type': 'text/plain; charset=utf-8',
-        'content-length': Buffer.byteLength(body),
-      })
-      stream.end(body)
+      answer(stream, status, code, text)
     }
     const req = request({
       host: target.host,
@@ -151,20 +205,26 @@ export class TunnelServerService implements Service {
     })
     req.on('socket', (s: Socket) => s.setNoDelay(this.spec.noDelay))
     // One timer on the stream (not a socket timeout re-armed on every pooled request): no response
-    // head within request_timeout fails the request.
-    const timer = setTimeout(
-      () => req.destroy(new Error(`no response within ${this.spec.requestTimeout}ms`)),
-      this.spec.requestTimeout,
-    )
+    // head within request_timeout fails the request with 504.
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      req.destroy()
+      fail(
+        504,
+        'ERR_TUNNEL_ORIGIN_TIMEOUT',
+        `the origin ${target.host}:${target.port} sent no response within ${this.spec.requestTimeout}ms`,
+      )
+    }, this.spec.requestTimeout)
     req.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer)
-      const why =
-        err.code === 'ECONNREFUSED'
-          ? 'connection refused'
-          : err.code === 'ENOTFOUND'
-            ? 'the name does not resolve'
-            : err.message
-      fail(502, `the origin ${target.host}:${target.port} could not be reached: ${why}`)
+      if (timedOut) return
+      if (stream.destroyed) return
+      fail(
+        502,
+        'ERR_TUNNEL_ORIGIN',
+        `the origin ${target.host}:${target.port} could not be reached: ${why(err)}`,
+      )
     })
     req.on('response', (res: IncomingMessage) => {
       clearTimeout(timer)
@@ -177,7 +237,20 @@ export class TunnelServerService implements Service {
       stream.respond(responseHeaders(res))
       res.on('data', (d: Buffer) => (down += d.length))
       res.pipe(stream)
-      res.on('error', () => stream.close())
+      res.on('error', (err: NodeJS.ErrnoException) => {
+        if (stream.destroyed) return
+        this.log.warn(
+          {
+            code: 'ERR_TUNNEL_ORIGIN',
+            method,
+            path: path.slice(0, 200),
+            origin: `${target.host}:${target.port}`,
+            error: why(err),
+          },
+          'the origin connection failed after the response began: the stream is reset',
+        )
+        stream.close(constants.NGHTTP2_INTERNAL_ERROR)
+      })
     })
     if (hasBody) {
       stream.on('data', (d: Buffer) => (up += d.length))
@@ -198,16 +271,15 @@ export class TunnelServerService implements Service {
   #websocket(stream: ServerHttp2Stream, h: IncomingHttpHeaders, session: Http2Session): void {
     const target = this.spec.target!
     stream.on('error', () => {})
-    const refuse = (status: number, text: string) => {
+    const refuse = (status: number, code: ErrorCode, text: string) => {
       this.#stats.count(status)
-      this.log.warn({ status, path: String(h[':path']).slice(0, 200) }, text)
-      if (stream.headersSent || stream.destroyed) return void stream.close()
-      stream.respond({ ':status': status, server: SERVER, 'content-type': 'text/plain; charset=utf-8' })
-      stream.end(`${text}\n`)
+      this.log.warn({ status, code, path: String(h[':path']).slice(0, 200) }, text)
+      answer(stream, status, code, text)
     }
     if (h[':protocol'] !== 'websocket') {
       refuse(
         501,
+        'ERR_TUNNEL_UNSUPPORTED',
         `CONNECT for ${JSON.stringify(String(h[':protocol'] ?? '').slice(0, 40))} is not carried to the origin`,
       )
       return
@@ -236,7 +308,8 @@ export class TunnelServerService implements Service {
     req.on('error', (err: NodeJS.ErrnoException) =>
       refuse(
         502,
-        `the origin ${target.host}:${target.port} could not be reached: ${err.code ?? err.message}`,
+        'ERR_TUNNEL_ORIGIN',
+        `the origin ${target.host}:${target.port} could not be reached: ${why(err)}`,
       ),
     )
     req.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -304,4 +377,9 @@ export class TunnelServerService implements Service {
     for (const r of [this.#server, ...this.#retired]) r?.close()
     this.#agent.destroy()
   }
+}
+
+/** A session's peer in log fields: its address and the names in its certificate. */
+function peerFields(peer: PeerInfo): Record<string, string> {
+  return { remote: peer.remote, ...(peer.cn ? { cn: peer.cn } : {}), ...(peer.san ? { san: peer.san } : {}) }
 }

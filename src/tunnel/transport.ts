@@ -65,6 +65,8 @@ export interface TransportTuning {
 /** One session to the peer, as the client sees it. */
 export interface ClientSession {
   readonly peer: string
+  /** The names in the server's certificate. */
+  readonly cert: { cn: string | null; san: string | null }
   /** Requests in flight on it. */
   readonly streams: number
   readonly closed: boolean
@@ -141,7 +143,7 @@ export function connectSession(
       session.setLocalWindowSize(tuning.sessionWindow)
       settled = true
       const s = socket as TLSSocket | null
-      resolve(wrap(session, s ? `${s.remoteAddress}:${s.remotePort}` : authority, closeCbs))
+      resolve(wrap(session, s ? address(s) : authority, certNames(s?.getPeerCertificate()), closeCbs))
     })
   })
 }
@@ -149,11 +151,13 @@ export function connectSession(
 function wrap(
   session: ClientHttp2Session,
   peer: string,
+  cert: ClientSession['cert'],
   closeCbs: ((err: Error | null) => void)[],
 ): ClientSession {
   let streams = 0
   return {
     peer,
+    cert,
     get streams() {
       return streams
     },
@@ -190,16 +194,45 @@ export interface TransportServer {
   close(): void
 }
 
+/** Who is at the other end of a session: address and the names its certificate carries. */
+export interface PeerInfo {
+  remote: string
+  /** Subject CN, or null. */
+  cn: string | null
+  /** subjectAltName as Node prints it (`DNS:foo.example.org, IP Address:…`), or null. */
+  san: string | null
+}
+
+/** The names in a peer certificate (an empty object when there is none). */
+export function certNames(cert: PeerCertificate | null | undefined): {
+  cn: string | null
+  san: string | null
+} {
+  const cn = cert?.subject?.CN
+  return { cn: (Array.isArray(cn) ? cn.join(', ') : cn) || null, san: cert?.subjectaltname || null }
+}
+
+/** What a transport server reports to its service. */
+export interface ServerEvents {
+  stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, session: Http2Session): void
+  /** A handshake or session refused before any request. */
+  refused(why: string, remote: string): void
+  /** A session is established: authenticated, and the client's first frames came. */
+  opened(peer: PeerInfo): void
+  /** An established session ended, after `streams` requests; `error` when it failed. */
+  closed(peer: PeerInfo, how: { ms: number; streams: number; error: string | null; by: string }): void
+}
+
 /**
  * An HTTP/2 server over TLS 1.3 that asks for a client certificate, checks it against the CA and
- * `peerHostname`, and calls `onStream` for each request.
+ * `peerHostname`, and reports each request and session to `on`.
  */
 export function transportServer(
   tls: TransportTls,
   tuning: TransportTuning,
-  onStream: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, session: Http2Session) => void,
-  onReject: (why: string, remote: string) => void,
+  on: ServerEvents,
 ): TransportServer {
+  const onReject = on.refused
   const server: Http2SecureServer = createSecureServer({
     ...(tls.ca ? { ca: tls.ca } : {}),
     cert: tls.cert,
@@ -220,37 +253,107 @@ export function transportServer(
     maxSessionMemory: 64,
   })
   const sessions = new Set<Http2Session>()
-  server.on('tlsClientError', (err, socket) =>
-    onReject(err.message, `${socket.remoteAddress}:${socket.remotePort}`),
+  let closing = false
+  // The TLS socket of a refused handshake is gone by the time it is reported: its address is
+  // remembered from the TCP connection it wraps.
+  const remotes = new WeakMap<object, string>()
+  const remoteOf = (tlsSocket: TLSSocket) =>
+    remotes.get((tlsSocket as unknown as { _parent?: object })._parent ?? tlsSocket) ?? address(tlsSocket)
+  server.on('tlsClientError', (err, socket) => onReject(refusal(err, socket), remoteOf(socket)))
+  server.on('unknownProtocol', (socket: TLSSocket) =>
+    onReject('the client did not offer HTTP/2 (ALPN h2)', remoteOf(socket)),
   )
   server.on('secureConnection', (socket: TLSSocket) => {
     // An HTTP/2 session is over once the peer has sent FIN (it closes only when its streams are
     // done): end our side too, or the socket sits in CLOSE-WAIT, still counted as a session and a
     // connection. (sluice's listeners accept half-open, as a TCP proxy must.)
     socket.once('end', () => socket.end())
-    if (tls.skipVerify) return
-    const why = checkServerIdentity(tls.peerHostname, socket.getPeerCertificate())
-    if (why) {
-      onReject(`client certificate: ${why.message}`, `${socket.remoteAddress}:${socket.remotePort}`)
-      socket.destroy()
-    }
   })
+  // Emitted as the session is made on a socket whose chain is verified, before any frame is read:
+  // the place to check the name the client certificate carries.
   server.on('session', (session) => {
     if (session.destroyed) return
+    const socket = session.socket as TLSSocket
+    const why = tls.skipVerify
+      ? undefined
+      : checkServerIdentity(tls.peerHostname, socket.getPeerCertificate())
+    if (why) {
+      onReject(`client certificate: ${why.message}`, address(socket))
+      session.destroy()
+      return
+    }
     sessions.add(session)
-    session.once('close', () => sessions.delete(session))
-    session.on('error', () => {})
+    let peer: PeerInfo | null = null
+    let since = 0
+    let streams = 0
+    let error: string | null = null
+    let by = 'the connection closed'
+    session.on('stream', () => streams++)
+    session.on('error', (err) => {
+      error ??= err.message
+    })
+    session.once('goaway', (code) => {
+      by = code === 0 ? 'the client ended it' : `the client ended it (GOAWAY ${code})`
+    })
+    session.once('close', () => {
+      sessions.delete(session)
+      if (closing) by = 'sluice closed it'
+      if (peer) on.closed(peer, { ms: performance.now() - since, streams, error, by })
+    })
+    // Established once the client's SETTINGS come.
+    const who = { remote: address(socket), ...certNames(socket.getPeerCertificate()) }
     session.once('remoteSettings', () => {
-      if (!session.destroyed) session.setLocalWindowSize(tuning.sessionWindow)
+      if (session.destroyed) return
+      session.setLocalWindowSize(tuning.sessionWindow)
+      peer = who
+      since = performance.now()
+      on.opened(peer)
     })
   })
-  server.on('stream', (stream, headers) => onStream(stream, headers, stream.session!))
+  server.on('stream', (stream, headers) => on.stream(stream, headers, stream.session!))
   return {
-    accept: (socket) => server.emit('connection', socket),
+    accept: (socket) => {
+      remotes.set(socket, address(socket))
+      server.emit('connection', socket)
+    },
     sessions,
     close: () => {
+      closing = true
       for (const s of sessions) s.destroy()
       server.close()
     },
   }
+}
+
+/** `host:port` of a socket's peer (IPv6 in brackets). */
+function address(socket: Socket): string {
+  const host = socket.remoteAddress ?? 'unknown'
+  return `${host.includes(':') ? `[${host}]` : host}:${socket.remotePort ?? '?'}`
+}
+
+/**
+ * Why the server refused a handshake, in words. Node checks the client certificate itself after
+ * the handshake and only hangs up, so the verdict is on the socket (`authorizationError`), not in
+ * the error.
+ */
+function refusal(err: NodeJS.ErrnoException, socket: TLSSocket): string {
+  const verdict = (socket as TLSSocket & { authorizationError?: string | Error }).authorizationError
+  const code = typeof verdict === 'string' ? verdict : (verdict as NodeJS.ErrnoException | undefined)?.code
+  if (code) {
+    const said: Record<string, string> = {
+      CERT_HAS_EXPIRED: 'the client certificate has expired',
+      CERT_NOT_YET_VALID: 'the client certificate is not valid yet',
+      UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the client certificate is not signed by a CA in tls.ca',
+      UNABLE_TO_GET_ISSUER_CERT: 'the client certificate is not signed by a CA in tls.ca',
+      UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'the client certificate is not signed by a CA in tls.ca',
+      SELF_SIGNED_CERT_IN_CHAIN: 'the client certificate chains to a CA not in tls.ca',
+      DEPTH_ZERO_SELF_SIGNED_CERT: 'the client certificate is self-signed',
+      CERT_SIGNATURE_FAILURE: 'the client certificate signature does not verify',
+      CERT_REVOKED: 'the client certificate is revoked',
+    }
+    return `${said[code] ?? 'the client certificate was not accepted'} (${code})`
+  }
+  if (err.code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') return 'the client sent no certificate'
+  if (err.code === 'ECONNRESET') return 'the connection closed during the TLS handshake'
+  return err.message.split('\n')[0]!.replace(/^[0-9A-F]+:error:[0-9A-F]+:SSL routines:[^:]*:/, '')
 }

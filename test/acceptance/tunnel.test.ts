@@ -2,151 +2,20 @@
 // joined by mutually authenticated HTTP/2 sessions; certificates made here with openssl; curl and
 // raw sockets as service A; a recording node:http origin as service B.
 import assert from 'node:assert/strict'
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { copyFileSync } from 'node:fs'
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import { connect } from 'node:net'
+import { createServer } from 'node:http'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
 import { freePort } from '../../src/testkit/ports.ts'
 import { curl, getJson, type SluiceProcess, testScope, waitFor } from '../helpers.ts'
-import { type Cert, makeCa, makeCert } from '../tls-certs.ts'
+import { makeCert } from '../tls-certs.ts'
+import { raw, tunnelKit, until } from './tunnel-kit.ts'
 
 const t = testScope()
-const dir = t.tmp.dir
-const ca = makeCa(dir, 'tca')
-const otherCa = makeCa(dir, 'tother')
-const clientCert = makeCert(dir, ca, 'tclient', {
-  cn: 'foo.example.org',
-  dns: ['foo.example.org'],
-  client: true,
-})
-const serverCert = makeCert(dir, ca, 'tserver', { cn: 'bar.example.org', dns: ['bar.example.org'] })
-
-interface Seen {
-  method: string
-  url: string
-  headers: IncomingMessage['headers']
-  raw: string[]
-  body: string
-}
-
-/** Service B: records each request; `handler` answers (default: 200 "ok"). */
-async function origin(handler?: (req: IncomingMessage, res: ServerResponse, body: string) => void) {
-  const seen: Seen[] = []
-  const server = createServer((req, res) => {
-    let body = ''
-    req.setEncoding('latin1')
-    req.on('data', (d: string) => (body += d))
-    req.on('end', () => {
-      seen.push({ method: req.method!, url: req.url!, headers: req.headers, raw: req.rawHeaders, body })
-      if (handler) handler(req, res, body)
-      else res.end('ok')
-    })
-  })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
-  t.defer(() => {
-    server.closeAllConnections()
-    return new Promise<void>((r) => server.close(() => r()))
-  })
-  return { port: (server.address() as { port: number }).port, seen }
-}
-
-interface PairOpts {
-  originPort: number
-  clientCert?: Cert
-  clientCa?: string
-  serverPeerHostname?: string
-  client?: string
-  server?: string
-  transport?: string
-  serverTransport?: string
-  env?: Record<string, string>
-}
-
-let n = 0
-/** Config files for a client and a server in sluice's format; ports chosen here. */
-async function pair(o: PairOpts) {
-  n++
-  const [listen, tunnel] = [await freePort(), await freePort()]
-  const cc = o.clientCert ?? clientCert
-  const transport =
-    o.transport ??
-    '{keepalive_interval: 500ms, idle_timeout: 2s, connect_interval: 300ms, connect_timeout: 2s}'
-  const clientFile = t.tmp.file(
-    `client${n}.yaml`,
-    `apps:
-  - name: to-b
-    kind: tunnel
-    mode: client
-    listen: ["127.0.0.1:${listen}"]
-    peer: 127.0.0.1:${tunnel}
-    peer_hostname: bar.example.org
-    tls: {ca: ${o.clientCa ?? ca.cert}, cert: ${cc.cert}, key: ${cc.key}}
-    transport: ${transport}
-${o.client ?? ''}`,
-  )
-  const serverFile = t.tmp.file(
-    `server${n}.yaml`,
-    `apps:
-  - name: from-a
-    kind: tunnel
-    mode: server
-    listen: ["127.0.0.1:${tunnel}"]
-    origin: 127.0.0.1:${o.originPort}
-    peer_hostname: ${o.serverPeerHostname ?? 'foo.example.org'}
-    tls: {ca: ${ca.cert}, cert: ${serverCert.cert}, key: ${serverCert.key}}
-    transport: ${o.serverTransport ?? transport}
-${o.server ?? ''}`,
-  )
-  return {
-    listen,
-    tunnel,
-    url: `http://127.0.0.1:${listen}`,
-    client: () => t.sluice(clientFile, [], o.env ?? {}),
-    server: () => t.sluice(serverFile),
-    /** Start both and wait until a request gets through; the processes, server first. */
-    async up(): Promise<{ server: SluiceProcess; client: SluiceProcess }> {
-      const server = await t.sluice(serverFile)
-      const client = await t.sluice(clientFile, [], o.env ?? {})
-      await until(`http://127.0.0.1:${listen}/`, 200, 5000)
-      return { server, client }
-    },
-    clientFile,
-    serverFile,
-  }
-}
-
-/** Wait until a GET through the tunnel answers `status`. */
-async function until(url: string, status: number, timeoutMs: number) {
-  return waitFor(
-    async () => {
-      const r = await curl([url])
-      return r.status === status ? r : undefined
-    },
-    `status ${status} from ${url}`,
-    timeoutMs,
-  )
-}
-
-/** A raw HTTP/1.1 exchange on a fresh connection: what came back, until the server closes or `ms`. */
-function raw(port: number, text: string, ms = 3000): Promise<string> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1')
-    let out = ''
-    s.setEncoding('latin1')
-    s.on('data', (d: string) => (out += d))
-    s.on('error', () => resolve(out))
-    s.on('close', () => resolve(out))
-    s.write(text)
-    setTimeout(() => {
-      s.destroy()
-      resolve(out)
-    }, ms)
-  })
-}
+const { dir, ca, otherCa, clientCert, origin, pair, notifyReceiver } = tunnelKit(t)
 
 test('D1: method, target, body and Host reach B; hop-by-hop fields go both ways; a Date is added', async () => {
   const o = await origin((_req, res) => {
@@ -396,6 +265,11 @@ test('D4: wrong CA, wrong client name, wrong expected name: no session for 10 s,
   assert.equal(o.seen.length, 0)
   // The server says why it refused each one.
   for (const s of servers) await s.waitLog((l) => l.msg === 'tunnel session refused', 'a refusal')
+  for (const s of servers)
+    assert.deepEqual(
+      s.logs.filter((l) => l.msg === 'tunnel session established'),
+      [],
+    )
   // With the right certificates: 200.
   const good = await pair({ originPort: o.port })
   await good.up()
@@ -453,35 +327,6 @@ test('D6: add_forwarded appends RFC 7239 elements, on the client and then on the
     ),
   )
 })
-
-/** A unix datagram socket that records what systemd-notify sends (python3: Node cannot). */
-function notifyReceiver(path: string): { messages: string[]; proc: ChildProcess } {
-  const messages: string[] = []
-  const proc = spawn('python3', [
-    '-u',
-    '-c',
-    `import socket,sys
-s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-print("ready",flush=True)
-while True:
-    d=s.recv(65536)
-    print(d.decode().replace("\\n","|"),flush=True)`,
-    path,
-  ])
-  let buf = ''
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    buf += d
-    let i = buf.indexOf('\n')
-    while (i >= 0) {
-      messages.push(buf.slice(0, i))
-      buf = buf.slice(i + 1)
-      i = buf.indexOf('\n')
-    }
-  })
-  t.defer(() => proc.kill('SIGKILL'))
-  return { messages, proc }
-}
 
 test('D7: SIGINT drains, a second exits 130, systemd is told, bad configs are refused', async () => {
   const o = await origin((req, res) => {
@@ -668,7 +513,7 @@ test('reload: rotated certificate files are read again on SIGHUP, and the sessio
   )
 })
 
-test('request_timeout: an origin that never answers gets a 502 from the server side, naming the wait', async () => {
+test('request_timeout: an origin that never answers gets a 504 from the server side, naming the wait', async () => {
   const o = await origin((req, res) => {
     if (req.url !== '/never') res.end('ok')
   })
@@ -679,8 +524,9 @@ test('request_timeout: an origin that never answers gets a 502 from the server s
   await p.up()
   const t0 = performance.now()
   const r = await curl([`${p.url}/never`])
-  assert.equal(r.status, 502)
+  assert.equal(r.status, 504)
   assert.match(r.head, /^server: sluice-tunnel-server$/im)
+  assert.match(r.head, /^sluice-error: ERR_TUNNEL_ORIGIN_TIMEOUT$/im)
   assert.match(r.body, /no response within 1000ms/)
   assert.ok(performance.now() - t0 < 3000)
 })

@@ -9,6 +9,7 @@ import { loadConfigText } from '../../src/config/load.ts'
 import { echoServer, identServer } from '../../src/testkit/fixtures.ts'
 import { freePort } from '../../src/testkit/ports.ts'
 import { cli, exchange, root, runSluice, SluiceProcess, testScope, waitFor } from '../helpers.ts'
+import { makeCa, makeCert } from '../tls-certs.ts'
 
 const run = promisify(execFile)
 const t = testScope()
@@ -79,6 +80,48 @@ test('check exits 1 and names file, line, field and reason', async () => {
   const none = await sluice('check')
   assert.equal(none.code, 1)
   assert.match(none.stderr, /sluice\.yaml: no such file/)
+})
+
+test('check names each tunnel certificate, key or CA file that is missing or does not parse (sluice YAML and ptproxy TOML)', async () => {
+  const dir = t.tmp.dir
+  const ca = makeCa(dir, 'cca')
+  const mine = makeCert(dir, ca, 'cmine', { cn: 'foo.example.org', dns: ['foo.example.org'], client: true })
+  const other = makeCert(dir, ca, 'cother', { cn: 'foo.example.org', dns: ['foo.example.org'], client: true })
+  const garbage = t.tmp.file('garbage.pem', 'not PEM at all\n')
+  const app = (name: string, port: number, tls: string) =>
+    `  - name: ${name}\n    kind: tunnel\n    mode: client\n    listen: ["127.0.0.1:${port}"]\n    peer: 127.0.0.1:1\n    peer_hostname: bar.example.org\n    tls: ${tls}\n`
+  const good = t.tmp.file(
+    'tgood.yaml',
+    `apps:\n${app('a', 20001, `{ca: ${ca.cert}, cert: ${mine.cert}, key: ${mine.key}}`)}`,
+  )
+  const ok = await sluice('check', '-c', good)
+  assert.equal(ok.code, 0, ok.stderr)
+  const bad = t.tmp.file(
+    'tbad.yaml',
+    `apps:\n${app('a', 20001, `{ca: ${ca.cert}, cert: missing.pem, key: ${garbage}}`)}${app('b', 20002, `{ca: ${mine.key}, cert: ${mine.cert}, key: ${other.key}}`)}`,
+  )
+  const r = await sluice('check', '-c', bad)
+  assert.equal(r.code, 1)
+  assert.match(r.stderr, /^sluice: ERR_TUNNEL_CERT: a certificate, key or CA file cannot be used$/m)
+  const where = (line: number, field: string) => `tbad\\.yaml:${line}: apps\\[${field}\\]\\.tls\\.`
+  assert.match(r.stderr, new RegExp(`${where(8, '0')}cert: \\S+/missing\\.pem: no such file`))
+  assert.match(r.stderr, new RegExp(`${where(8, '0')}key: \\S+garbage\\.pem: no PEM private key`))
+  assert.match(r.stderr, new RegExp(`${where(15, '1')}ca: \\S+cmine\\.key: no PEM certificate`))
+  assert.match(
+    r.stderr,
+    new RegExp(`${where(15, '1')}key: \\S+cother\\.key: the key does not belong to the certificate`),
+  )
+  // ptproxy's TOML: its own field names.
+  const toml = t.tmp.file(
+    'tbad.toml',
+    `[general]\nmode = "Client"\npeer_hostname = "bar.example.org"\nconnect_address = "127.0.0.1"\nhttp_bind_address = "127.0.0.1:20003"\n\n[tls]\nca = "garbage.pem"\ncert = "nowhere.pem"\nkey = "cmine.key"\n`,
+  )
+  const p = await sluice('check', '-c', toml)
+  assert.equal(p.code, 1)
+  assert.match(p.stderr, /ERR_TUNNEL_CERT/)
+  assert.match(p.stderr, /tbad\.toml: tls\.cert: \S+\/nowhere\.pem: no such file/)
+  assert.match(p.stderr, /tbad\.toml: tls\.ca: \S+\/garbage\.pem: no PEM certificate/)
+  assert.doesNotMatch(p.stderr, /tls\.key/)
 })
 
 test('schema prints a JSON Schema with every app field described', async () => {
