@@ -99,6 +99,9 @@ function tunnelApp(a: TunnelAppSpec): Record<string, unknown> {
     tcp_nodelay: a.noDelay,
     ...(a.mode === 'client' ? { wait_for_first_attempt: a.waitForFirstAttempt } : {}),
     watchdog_factor: a.watchdogFactor,
+    ...(a.mode === 'client'
+      ? { timeouts: { header: d(a.headerTimeout), idle: d(a.clientIdleTimeout) } }
+      : {}),
     transport: {
       stream_window: a.streamWindow,
       session_window: a.sessionWindow,

@@ -78,6 +78,14 @@ export const tunnelAppSchema = strict({
       v.description('WATCHDOG_USEC is divided by this'),
     ),
   ),
+  timeouts: v.optional(
+    strict({
+      header: v.optional(
+        duration("client: time allowed for each request head from A, from its first byte (408; default 10s)"),
+      ),
+      idle: v.optional(duration("client: A's keep-alive connections idle this long are closed (default 60s)")),
+    }),
+  ),
   transport: v.optional(
     strict({
       stream_window: v.optional(size('HTTP/2 flow-control window per stream (default 16MiB)')),
@@ -113,6 +121,8 @@ export const tunnelDefaults = {
   connectTimeout: 5000,
   requestTimeout: 60_000,
   watchdogFactor: 1.5,
+  headerTimeout: 10_000,
+  clientIdleTimeout: 60_000,
 }
 
 /** Validate and normalise one tunnel app; null with issues when invalid. */
@@ -223,6 +233,8 @@ export function tunnelApp(
     connectInterval: t.connect_interval ?? tunnelDefaults.connectInterval,
     connectTimeout: (t.connect_timeout as number | undefined) ?? tunnelDefaults.connectTimeout,
     requestTimeout: t.request_timeout ?? tunnelDefaults.requestTimeout,
+    headerTimeout: a.timeouts?.header ?? tunnelDefaults.headerTimeout,
+    clientIdleTimeout: a.timeouts?.idle ?? tunnelDefaults.clientIdleTimeout,
     ignored,
     mapped,
     quic: { ...(t.quic ?? {}) },

@@ -192,6 +192,10 @@ export interface TunnelAppSpec {
   connectInterval: number
   connectTimeout: number
   requestTimeout: number
+  /** client: each request head from A must be complete within this of its first byte (408). */
+  headerTimeout: number
+  /** client: A's keep-alive connections idle this long are closed. */
+  clientIdleTimeout: number
   /** QUIC-only settings that have no TCP equivalent: field → why it is ignored (logged at start). */
   ignored: Record<string, string>
   /** QUIC settings with a TCP/HTTP/2 counterpart: field → what it set (logged at start). */

@@ -103,6 +103,11 @@ function rawAnswer(
   )
 }
 
+/** How often node:http looks for heads past their deadline: a tenth of it, between 50 ms and 1 s. */
+function checkEvery(headerTimeout: number): number {
+  return Math.max(50, Math.min(1000, Math.round(headerTimeout / 10)))
+}
+
 /** h2 response headers → a flat HTTP/1.1 raw list (duplicates as separate fields). */
 function responseFields(h: IncomingHttpHeaders): string[] {
   const out: string[] = []
@@ -145,7 +150,18 @@ export class TunnelClientService implements Service {
     this.firstAttempt = new Promise((r) => {
       this.#firstDone = r
     })
-    this.#http = createServer({ requireHostHeader: false, keepAliveTimeout: 60_000 })
+    this.#http = createServer({
+      requireHostHeader: false,
+      keepAliveTimeout: spec.clientIdleTimeout,
+      // A deadline per request head, from its first byte (node:http's parser keeps the time);
+      // the body streams with no overall limit.
+      headersTimeout: spec.headerTimeout,
+      requestTimeout: 0,
+      connectionsCheckingInterval: checkEvery(spec.headerTimeout),
+    })
+    // Sockets come from sluice's listeners, so this server never listens: node:http starts the
+    // checker that enforces headersTimeout on 'listening', so that is emitted here.
+    this.#http.emit('listening')
     // A client that half-closes after its request (printf … | socat) still wants the response:
     // node:http otherwise aborts the in-flight request on the client's FIN. With this flag it
     // answers, then ends the socket (the response is marked last).
@@ -173,11 +189,39 @@ export class TunnelClientService implements Service {
       this.#upgrade(req, socket, head),
     )
     this.#http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      // The parser fails again on every later chunk: answer once, drop the rest while the client
+      // is still sending (a close with unread bytes would be a reset), then close.
+      const s = socket as Socket & { sluiceAnswered?: boolean }
+      if (s.sluiceAnswered) return
+      s.sluiceAnswered = true
       if (!socket.writable) return socket.destroy()
-      const text = `malformed request: ${err.code ?? err.message}`
-      this.#stats.count(400)
-      this.log.warn({ status: 400, code: 'ERR_TUNNEL_BAD_REQUEST' }, text)
-      rawAnswer(socket, 400, 'Bad Request', 'ERR_TUNNEL_BAD_REQUEST', text)
+      const [status, reason, code, text] =
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? ([
+              408,
+              'Request Timeout',
+              'ERR_TUNNEL_CLIENT_TIMEOUT',
+              `no complete request head within ${this.spec.headerTimeout}ms`,
+            ] as const)
+          : err.code === 'HPE_HEADER_OVERFLOW'
+            ? ([
+                431,
+                'Request Header Fields Too Large',
+                'ERR_TUNNEL_HEAD_TOO_LARGE',
+                'request head too large',
+              ] as const)
+            : ([
+                400,
+                'Bad Request',
+                'ERR_TUNNEL_BAD_REQUEST',
+                `malformed request: ${err.code ?? err.message}`,
+              ] as const)
+      this.#stats.count(status)
+      this.log.warn({ status, code, remote: socket.remoteAddress }, text)
+      rawAnswer(socket, status, reason, code, text)
+      socket.on('error', () => {})
+      socket.resume()
+      setTimeout(() => socket.destroy(), 2000).unref()
     })
     reportIgnored(spec, this.log)
     this.#start()
@@ -227,6 +271,8 @@ export class TunnelClientService implements Service {
   update(spec: TunnelAppSpec): void {
     const old = this.spec
     this.spec = spec
+    this.#http.headersTimeout = spec.headerTimeout
+    this.#http.keepAliveTimeout = spec.clientIdleTimeout
     const key = (x: TunnelAppSpec) =>
       JSON.stringify([
         x.peer,
@@ -693,6 +739,8 @@ export class TunnelClientService implements Service {
   close(): void {
     this.#stopSessions(false, 'sluice closed it')
     this.#firstDone()
+    // Stops the header-timeout checker (the server never listened; its sockets drain on their own).
+    this.#http.close(() => {})
   }
 }
 

@@ -365,3 +365,46 @@ test('a fatal start error (a certificate file, a port in use) reaches systemd as
     assert.ok(status, `${re} in ${JSON.stringify(rx.messages)}`)
   }
 })
+
+test('the client front: a slow head is cut at timeouts.header with 408, an oversized one gets 431 without a reset, B sees neither', async () => {
+  const o = await origin()
+  const p = await pair({ originPort: o.port, client: '    timeouts: {header: 1s, idle: 30s}\n' })
+  const { client } = await p.up()
+  const seen = o.seen.length
+  // A byte every 150 ms: an idle timer would never fire; the deadline does.
+  const { connect } = await import('node:net')
+  const slow = connect(p.listen, '127.0.0.1')
+  let got = ''
+  let closed = false
+  slow.setEncoding('latin1')
+  slow.on('data', (d: string) => (got += d))
+  slow.on('error', () => {})
+  slow.on('close', () => (closed = true))
+  const head = 'GET /slow HTTP/1.1\r\nHost: b\r\nX-Slow: '
+  let i = 0
+  const drip = setInterval(() => {
+    if (!closed) slow.write(head[i++ % head.length]!)
+  }, 150)
+  t.defer(() => clearInterval(drip))
+  await waitFor(() => closed, 'the slow client to be cut while it keeps sending', 5000)
+  clearInterval(drip)
+  assert.match(got, /^HTTP\/1\.1 408 /)
+  assert.match(got, /ERR_TUNNEL_CLIENT_TIMEOUT/)
+  // 64 KiB of header: 431, answered and closed, not reset.
+  const flood = await new Promise<{ text: string; error: string | null }>((resolve) => {
+    const s = connect(p.listen, '127.0.0.1')
+    let text = ''
+    s.setEncoding('latin1')
+    s.on('data', (d: string) => (text += d))
+    s.on('error', (e: NodeJS.ErrnoException) => resolve({ text, error: e.code ?? e.message }))
+    s.on('end', () => resolve({ text, error: null }))
+    s.write(`GET / HTTP/1.1\r\nHost: b\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`)
+  })
+  assert.equal(flood.error, null)
+  assert.match(flood.text, /^HTTP\/1\.1 431 /)
+  assert.match(flood.text, /ERR_TUNNEL_HEAD_TOO_LARGE/)
+  assert.equal(o.seen.length, seen, 'B saw nothing of either')
+  // And a normal request still goes through.
+  assert.equal((await curl([`${p.url}/after`])).status, 200)
+  assert.ok(client.logs.some((l) => l.code === 'ERR_TUNNEL_CLIENT_TIMEOUT'))
+})
