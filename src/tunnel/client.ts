@@ -224,7 +224,9 @@ export class TunnelClientService implements Service {
       setTimeout(() => socket.destroy(), 2000).unref()
     })
     reportIgnored(spec, this.log)
-    this.#start()
+    // A disabled app listens nowhere and opens no session to its peer.
+    if (spec.enabled) this.#start()
+    else this.#firstDone()
   }
 
   /** The certificate files, or null (logged unless `quiet`) when one cannot be read. */
@@ -289,7 +291,14 @@ export class TunnelClientService implements Service {
         { code: 'ERR_TUNNEL_CERT', error: tlsFilesFailure(spec).error },
         'cannot read the TLS files; the sessions keep the certificates in use',
       )
-    if (key(old) === key(spec) && sameTls(tls, this.#tls)) return
+    if (!spec.enabled) {
+      if (old.enabled) {
+        this.#stopSessions(false, 'app disabled')
+        this.slots.length = 0
+      }
+      return
+    }
+    if (old.enabled && key(old) === key(spec) && sameTls(tls, this.#tls)) return
     this.log.info(
       'tunnel settings or certificates changed: opening new sessions; requests in flight finish on the old ones',
     )

@@ -408,3 +408,33 @@ test('the client front: a slow head is cut at timeouts.header with 408, an overs
   assert.equal((await curl([`${p.url}/after`])).status, 200)
   assert.ok(client.logs.some((l) => l.code === 'ERR_TUNNEL_CLIENT_TIMEOUT'))
 })
+
+test('a disabled tunnel client opens no session to its peer; enabled by a reload, it does', async () => {
+  let accepted = 0
+  const peer = createTcpServer((s) => {
+    accepted++
+    s.destroy()
+  })
+  await new Promise<void>((r) => peer.listen(0, '127.0.0.1', () => r()))
+  t.defer(() => new Promise<void>((r) => peer.close(() => r())))
+  const peerPort = (peer.address() as { port: number }).port
+  const listen = await freePort()
+  const doc = (enabled: boolean) => `apps:
+  - name: off
+    kind: tunnel
+    mode: client
+    enabled: ${enabled}
+    listen: ["127.0.0.1:${listen}"]
+    peer: 127.0.0.1:${peerPort}
+    peer_hostname: bar.example.org
+    tls: {ca: ${ca.cert}, cert: ${clientCert.cert}, key: ${clientCert.key}}
+`
+  const file = t.tmp.file('disabled-client.yaml', doc(false))
+  const p = await t.sluice(file)
+  // A reload round trip: whatever the start did has reached the peer by now.
+  writeFileSync(file, `${doc(false)}# touched\n`)
+  await p.waitLog((l) => String(l.msg).startsWith('config reloaded'), 'a reload')
+  assert.equal(accepted, 0, 'no connection to the peer while disabled')
+  writeFileSync(file, doc(true))
+  await waitFor(() => accepted > 0, 'a session attempt once enabled')
+})
