@@ -38,7 +38,8 @@ export const codes = {
     'the client left while its request was in flight; the upstream exchange was aborted',
   ERR_TUNNEL_BAD_REQUEST:
     'the tunnel client refused a request it cannot carry (400: no Host, absolute-form target, Transfer-Encoding)',
-  ERR_TUNNEL_CLIENT_TIMEOUT: "the tunnel client's request head from A did not arrive within timeouts.header (408)",
+  ERR_TUNNEL_CLIENT_TIMEOUT:
+    "the tunnel client's request head from A did not arrive within timeouts.header (408)",
   ERR_TUNNEL_HEAD_TOO_LARGE: 'the tunnel client refused a request head larger than it accepts (431)',
   ERR_TUNNEL_DOWN: 'no tunnel session to the peer is up (503)',
   ERR_TUNNEL_STREAM: 'the tunnel stream failed or ended before a response (502)',
