@@ -72,6 +72,19 @@ export function hasControl(value: string): boolean {
 }
 const DIGITS = /^\d{1,15}$/
 
+/**
+ * `text` without the optional whitespace (OWS: space and tab, RFC 9110 5.6.3) at its ends. Not
+ * String.trim(), which also strips NBSP (0xA0 read as latin1), VT and FF: a value would lose bytes
+ * the client sent, or a Content-Length or Transfer-Encoding read differently upstream.
+ */
+function trimOws(text: string): string {
+  let start = 0
+  let end = text.length
+  while (start < end && (text.charCodeAt(start) === 32 || text.charCodeAt(start) === 9)) start++
+  while (end > start && (text.charCodeAt(end - 1) === 32 || text.charCodeAt(end - 1) === 9)) end--
+  return start === 0 && end === text.length ? text : text.slice(start, end)
+}
+
 /** Split a head (through its final CRLFCRLF) into its first line and fields; throws HeadError(`status`). */
 function splitHead(text: string, maxHeaders: number, status: number): { first: string; fields: Fields } {
   const lines = text.split('\r\n')
@@ -91,7 +104,7 @@ function splitHead(text: string, maxHeaders: number, status: number): { first: s
     const name = line.slice(0, colon)
     if (!TOKEN.test(name))
       throw new HeadError(status, `invalid header name ${JSON.stringify(name.slice(0, 40))}`)
-    const value = line.slice(colon + 1).trim()
+    const value = trimOws(line.slice(colon + 1))
     if (hasControl(value)) throw new HeadError(status, `invalid character in the value of ${name}`)
     fields.names.push(name)
     fields.lower.push(name.toLowerCase())
@@ -113,7 +126,7 @@ export function tokens(value: string | null): string[] {
   if (!value) return []
   return value
     .split(',')
-    .map((t) => t.trim().toLowerCase())
+    .map((t) => trimOws(t).toLowerCase())
     .filter(Boolean)
 }
 
@@ -123,7 +136,7 @@ function contentLength(f: Fields, status: number): number | null {
   for (let i = 0; i < f.lower.length; i++) {
     if (f.lower[i] !== 'content-length') continue
     for (const part of f.values[i]!.split(',')) {
-      const v = part.trim()
+      const v = trimOws(part)
       if (!DIGITS.test(v))
         throw new HeadError(status, `invalid Content-Length ${JSON.stringify(f.values[i])}`)
       const n = Number(v)
