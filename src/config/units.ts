@@ -19,7 +19,11 @@ export function parseDuration(value: unknown): number | string {
   }
   if (typeof value !== 'string') return 'must be a duration such as 250ms, 2s, 1m or a number of milliseconds'
   const text = value.trim()
-  if (/^\d+(\.\d+)?$/.test(text)) return Number(text)
+  if (/^\d+(\.\d+)?$/.test(text)) {
+    // More digits than a double holds is Infinity, not a duration.
+    const n = Number(text)
+    return Number.isFinite(n) ? n : `"${value}" is too long a duration`
+  }
   let total = 0
   durationPart.lastIndex = 0
   let matched = false
@@ -29,6 +33,7 @@ export function parseDuration(value: unknown): number | string {
     total += Number(m[1]) * durationUnits[m[2]!]!
     matched = true
   }
+  if (matched && !Number.isFinite(total)) return `"${value}" is too long a duration`
   return matched ? total : `"${value}" is not a duration (use e.g. 250ms, 2s, 1m, 1h30m)`
 }
 
@@ -51,7 +56,8 @@ export function parseSize(value: unknown): number | string {
   const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim())
   const unit = m ? sizeUnits[(m[2] || 'b').toLowerCase()] : undefined
   if (!m || unit === undefined) return `"${value}" is not a size (use e.g. 512B, 64KiB, 10MB, 1GiB)`
-  return Math.floor(Number(m[1]) * unit)
+  const n = Math.floor(Number(m[1]) * unit)
+  return Number.isFinite(n) ? n : `"${value}" is too large a size`
 }
 
 /** A duration for humans: 1500 → "1.5s". */

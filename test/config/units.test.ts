@@ -20,7 +20,8 @@ test('durations accept units, compound forms and plain milliseconds', () => {
 })
 
 test('bad durations give a reason instead of a number', () => {
-  for (const input of ['2x', 's', '', '-1s', -5, Number.NaN, true, null, '1s2', '2 s']) {
+  const huge = '9'.repeat(400)
+  for (const input of ['2x', 's', '', '-1s', -5, Number.NaN, true, null, '1s2', '2 s', huge, `${huge}ms`]) {
     const r = parseDuration(input)
     assert.equal(typeof r, 'string', `parseDuration(${JSON.stringify(input)}) should fail, got ${r}`)
   }
@@ -38,7 +39,8 @@ test('sizes accept decimal and binary units', () => {
   ]
   for (const [input, want] of cases)
     assert.equal(parseSize(input), want, `parseSize(${JSON.stringify(input)})`)
-  for (const input of ['10XB', 'KiB', -1, '1e3']) assert.equal(typeof parseSize(input), 'string')
+  for (const input of ['10XB', 'KiB', -1, '1e3', `${'9'.repeat(400)}GiB`])
+    assert.equal(typeof parseSize(input), 'string', `parseSize(${JSON.stringify(input)})`)
 })
 
 test('formatDuration is the inverse for whole units', () => {
