@@ -12,18 +12,28 @@ const durationUnits: Record<string, number> = {
 }
 const durationPart = /(\d+(?:\.\d+)?)(us|µs|ms|s|m|h|d)/y
 
+/**
+ * The longest duration accepted: 2^31-1 ms (about 24.8 days), the longest a Node.js timer waits. A
+ * longer one would fire after 1 ms (a health check every millisecond, a drain that closes at once).
+ */
+export const maxDuration = 2 ** 31 - 1
+const tooLong = (value: unknown) =>
+  `${typeof value === 'string' ? `"${value}"` : value} is longer than the longest duration, 24d20h31m23.647s (${maxDuration}ms)`
+
 /** Milliseconds from a duration, or a string saying why it is not one. */
 export function parseDuration(value: unknown): number | string {
+  const r = parseAnyDuration(value)
+  return typeof r === 'number' && r > maxDuration ? tooLong(value) : r
+}
+
+function parseAnyDuration(value: unknown): number | string {
   if (typeof value === 'number') {
     return Number.isFinite(value) && value >= 0 ? value : 'must be a non-negative number of milliseconds'
   }
   if (typeof value !== 'string') return 'must be a duration such as 250ms, 2s, 1m or a number of milliseconds'
   const text = value.trim()
-  if (/^\d+(\.\d+)?$/.test(text)) {
-    // More digits than a double holds is Infinity, not a duration.
-    const n = Number(text)
-    return Number.isFinite(n) ? n : `"${value}" is too long a duration`
-  }
+  // More digits than a double holds give Infinity, which parseDuration refuses as too long.
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text)
   let total = 0
   durationPart.lastIndex = 0
   let matched = false
@@ -33,7 +43,6 @@ export function parseDuration(value: unknown): number | string {
     total += Number(m[1]) * durationUnits[m[2]!]!
     matched = true
   }
-  if (matched && !Number.isFinite(total)) return `"${value}" is too long a duration`
   return matched ? total : `"${value}" is not a duration (use e.g. 250ms, 2s, 1m, 1h30m)`
 }
 

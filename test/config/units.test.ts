@@ -27,6 +27,13 @@ test('bad durations give a reason instead of a number', () => {
   }
 })
 
+test('durations stop at 2^31-1 ms, the longest a timer waits (longer ones fire after 1 ms)', () => {
+  assert.equal(parseDuration(2 ** 31 - 1), 2 ** 31 - 1)
+  assert.equal(parseDuration('24d'), 24 * 86_400_000)
+  for (const input of [2 ** 31, '25d', '30d', '24d20h31m23.648s', '597h'])
+    assert.match(String(parseDuration(input)), /longer than the longest duration/, JSON.stringify(input))
+})
+
 test('sizes accept decimal and binary units', () => {
   const cases: [unknown, number][] = [
     [512, 512],
