@@ -69,11 +69,25 @@ export function parseSize(value: unknown): number | string {
   return Number.isFinite(n) ? n : `"${value}" is too large a size`
 }
 
-/** A duration for humans: 1500 → "1.5s". */
+/** A duration for humans that parses back to exactly `ms`: 1500 → "1.5s", 0.25 → "0.25ms". */
 export function formatDuration(ms: number): string {
   if (ms === 0) return '0ms'
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`
   if (ms % 60_000 === 0) return `${ms / 60_000}m`
-  if (ms >= 1000) return `${ms / 1000}s`
-  return `${ms}ms`
+  // Seconds only when they read back to the same double (1234.5678 / 1000 * 1000 may not).
+  if (ms >= 1000 && Number(String(ms / 1000)) * 1000 === ms) return `${ms / 1000}s`
+  return `${plainNumber(ms)}ms`
+}
+
+/** A number in decimal digits without an exponent (5e-7 → "0.0000005"), reading back to the same double. */
+export function plainNumber(n: number): string {
+  const text = String(n)
+  const m = /^(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(text)
+  if (!m) return text
+  const digits = m[1]! + (m[2] ?? '')
+  const exp = Number(m[3])
+  if (exp < 0) return `0.${'0'.repeat(-exp - 1)}${digits}`
+  return digits.length > exp + 1
+    ? `${digits.slice(0, exp + 1)}.${digits.slice(exp + 1)}`
+    : digits.padEnd(exp + 1, '0')
 }

@@ -50,7 +50,9 @@ test('sizes accept decimal and binary units', () => {
     assert.equal(typeof parseSize(input), 'string', `parseSize(${JSON.stringify(input)})`)
 })
 
-test('formatDuration is the inverse for whole units', () => {
-  for (const ms of [0, 250, 1500, 2000, 60_000, 3_600_000])
-    assert.equal(parseDuration(formatDuration(ms)), ms)
+test('formatDuration is the inverse', () => {
+  for (const ms of [0, 250, 1500, 2000, 60_000, 3_600_000, 1_048_574, 1e-7, 5e-324, 0.25])
+    assert.equal(parseDuration(formatDuration(ms)), ms, `${ms} → ${formatDuration(ms)}`)
+  assert.equal(formatDuration(1e-7), '0.0000001ms')
+  assert.equal(formatDuration(1500), '1.5s')
 })
