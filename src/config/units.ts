@@ -1,16 +1,30 @@
 // Durations (`500us`, `250ms`, `2s`, `1m`, `1h30m`) and sizes (`64KiB`, `10MB`) as config accepts them.
 // Plain numbers mean milliseconds and bytes. Each parser returns a number or an error message.
 
+/** Milliseconds per unit; microseconds divide (a factor of 0.001 is not exact in binary). */
 const durationUnits: Record<string, number> = {
-  us: 0.001,
-  µs: 0.001,
+  us: -1000,
+  µs: -1000,
   ms: 1,
   s: 1000,
   m: 60_000,
   h: 3_600_000,
   d: 86_400_000,
 }
-const durationPart = /(\d+(?:\.\d+)?)(us|µs|ms|s|m|h|d)/y
+const durationPart = /(\d+)(?:\.(\d+))?(us|µs|ms|s|m|h|d)/y
+
+/**
+ * `whole.frac` times `unit` (a negative unit divides), as the nearest double to the exact value:
+ * the digits as one integer, one product, one division. 1.001s is 1001, not 1000.9999999999999.
+ */
+function scaled(whole: string, frac: string, unit: number): number {
+  const product = Number(whole + frac) * (unit < 0 ? 1 : unit)
+  const divisor = 10 ** frac.length * (unit < 0 ? -unit : 1)
+  if (Number.isSafeInteger(product) && frac.length <= 15) return product / divisor
+  // Too many digits for that to be exact (0.000…5): the decimal as a double, then the unit.
+  const n = Number(frac ? `${whole}.${frac}` : whole)
+  return unit < 0 ? n / -unit : n * unit
+}
 
 /**
  * The longest duration accepted: 2^31-1 ms (about 24.8 days), the longest a Node.js timer waits. A
@@ -40,7 +54,7 @@ function parseAnyDuration(value: unknown): number | string {
   while (durationPart.lastIndex < text.length) {
     const m = durationPart.exec(text)
     if (!m) return `"${value}" is not a duration (use e.g. 250ms, 2s, 1m, 1h30m)`
-    total += Number(m[1]) * durationUnits[m[2]!]!
+    total += scaled(m[1]!, m[2] ?? '', durationUnits[m[3]!]!)
     matched = true
   }
   return matched ? total : `"${value}" is not a duration (use e.g. 250ms, 2s, 1m, 1h30m)`
@@ -62,10 +76,12 @@ export function parseSize(value: unknown): number | string {
     return Number.isFinite(value) && value >= 0 ? Math.floor(value) : 'must be a non-negative number of bytes'
   }
   if (typeof value !== 'string') return 'must be a size such as 64KiB, 10MB or a number of bytes'
-  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim())
-  const unit = m ? sizeUnits[(m[2] || 'b').toLowerCase()] : undefined
+  const m = /^(\d+)(?:\.(\d+))?\s*([a-z]*)$/i.exec(value.trim())
+  const unit = m ? sizeUnits[(m[3] || 'b').toLowerCase()] : undefined
   if (!m || unit === undefined) return `"${value}" is not a size (use e.g. 512B, 64KiB, 10MB, 1GiB)`
-  const n = Math.floor(Number(m[1]) * unit)
+  // In integers, so that 4.35kb is 4350 bytes (4.35 * 1000 is 4349.999… in doubles).
+  const frac = m[2] ?? ''
+  const n = Number((BigInt(m[1]! + frac) * BigInt(unit)) / 10n ** BigInt(frac.length))
   return Number.isFinite(n) ? n : `"${value}" is too large a size`
 }
 

@@ -12,6 +12,9 @@ test('durations accept units, compound forms and plain milliseconds', () => {
     ['1m', 60_000],
     ['1h30m', 5_400_000],
     ['1d', 86_400_000],
+    ['1.001s', 1001],
+    ['1001us', 1.001],
+    ['1.1h', 3_960_000],
     [' 3s ', 3000],
     [0, 0],
   ]
@@ -43,6 +46,8 @@ test('sizes accept decimal and binary units', () => {
     ['1GiB', 1024 ** 3],
     ['1.5KiB', 1536],
     ['2kb', 2000],
+    ['4.35kb', 4350],
+    ['0.07KB', 70],
   ]
   for (const [input, want] of cases)
     assert.equal(parseSize(input), want, `parseSize(${JSON.stringify(input)})`)
