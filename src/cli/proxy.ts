@@ -361,12 +361,27 @@ function kernelPort(): Promise<number> {
   })
 }
 
-export async function proxy(argv: string[]): Promise<number | null> {
+/** What `sluice proxy`'s arguments describe, before anything listens. */
+export interface ProxyPlan {
+  mappings: Mapping[]
+  faults: Record<string, unknown>[]
+  runDuration: number | null
+  /** The native config document, as given to normalisation. */
+  doc: Record<string, unknown>
+  /** The engine-wide flags, for overrides(). */
+  flags: { admin?: string; logLevel?: string; logFormat?: string }
+}
+
+/**
+ * Read `sluice proxy`'s arguments into the config it runs (null for --help). Throws ERR_USAGE naming
+ * the flag at fault; `freePort` gives the internal ports http mappings with byte-level faults need.
+ */
+export async function proxyPlan(
+  argv: string[],
+  freePort: () => Promise<number> = kernelPort,
+): Promise<ProxyPlan | null> {
   const { values } = parse('proxy', argv, options)
-  if (values.help) {
-    process.stdout.write(proxyHelp)
-    return 0
-  }
+  if (values.help) return null
   const texts = (values.proxy as string[] | undefined) ?? []
   if (texts.length === 0) throw usage(`sluice proxy needs at least one --proxy MAPPING (${mappingGrammar})`)
   const mappings: Mapping[] = []
@@ -401,21 +416,28 @@ export async function proxy(argv: string[]): Promise<number | null> {
       '--with-http-response answers HTTP requests: it needs at least one http:// or https:// mapping',
     )
   const bytePorts = new Map<number, number>()
-  for (const m of mappings) if (needsBytePort(m, faults)) bytePorts.set(m.listen.port, await kernelPort())
+  for (const m of mappings) if (needsBytePort(m, faults)) bytePorts.set(m.listen.port, await freePort())
   const doc = proxyConfigDoc(
     mappings,
     faults,
     { caFile, insecure: Boolean(values['upstream-insecure']) },
     bytePorts,
   )
+  const flags = { admin: values.admin, logLevel: values['log-level'], logFormat: values['log-format'] }
+  return { mappings, faults, runDuration, doc, flags }
+}
+
+export async function proxy(argv: string[]): Promise<number | null> {
+  const plan = await proxyPlan(argv)
+  if (!plan) {
+    process.stdout.write(proxyHelp)
+    return 0
+  }
+  const { mappings, faults, runDuration, doc, flags } = plan
   let running: Awaited<ReturnType<typeof startEngine>>
   try {
     const config = normalizeConfigObject(doc, '<command line>', runDuration)
-    const over = overrides({
-      admin: values.admin,
-      logLevel: values['log-level'],
-      logFormat: values['log-format'],
-    })
+    const over = overrides(flags)
     running = await startEngine({ config }, { file: null, overrides: over })
   } catch (err) {
     printError(err)
