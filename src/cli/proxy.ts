@@ -6,7 +6,7 @@ import { createServer } from 'node:net'
 import { resolve } from 'node:path'
 import { type Mapping, mappingGrammar, type Protocol, parseMapping, tlsProtocols } from '../config/mapping.ts'
 import { normalizeConfigObject } from '../config/normalize.ts'
-import { parseDuration } from '../config/units.ts'
+import { maxDuration, parseDuration, plainNumber } from '../config/units.ts'
 import { SluiceError } from '../errors.ts'
 import type { FaultDirection } from '../faults/model.ts'
 import { parseSchedule, resolveSchedule } from '../faults/schedule.ts'
@@ -130,12 +130,11 @@ function num(
     (opts.positive && n <= 0) ||
     (opts.max !== undefined && n > opts.max)
   ) {
-    const range =
-      opts.max !== undefined
+    const range = opts.positive
+      ? `greater than 0${opts.max !== undefined ? ` and at most ${opts.max}` : ''}`
+      : opts.max !== undefined
         ? `between ${min} and ${opts.max}`
-        : opts.positive
-          ? 'greater than 0'
-          : `at least ${min}`
+        : `at least ${min}`
     throw usage(`--${flag} must be a number ${range}, not "${raw}"`)
   }
   return n
@@ -159,7 +158,10 @@ export function directionFor(
   return d === 'ingress' ? 'to-upstream' : 'to-client'
 }
 
-const ms = (n: number) => `${n}ms`
+/** Milliseconds as a duration that reads back the same (5e-7 is not a duration, 0.0000005ms is). */
+const ms = (n: number) => `${plainNumber(n)}ms`
+/** A flag in milliseconds: at most the longest duration. */
+const msMax = maxDuration
 
 /** The faults fault's flags describe, as native fault documents. */
 export function faultsFromFlags(v: Values, runDuration: number | null): Record<string, unknown>[] {
@@ -185,15 +187,15 @@ export function faultsFromFlags(v: Values, runDuration: number | null): Record<s
         mode: v['latency-per-read-write'] ? 'per-chunk' : 'once',
       }
       if (distribution === 'normal' || distribution === 'pareto-normal') {
-        const mean = num(v, 'latency-mean', { positive: true })
+        const mean = num(v, 'latency-mean', { positive: true, max: msMax })
         if (mean === undefined)
           throw usage(`--latency-distribution ${distribution} needs --latency-mean (ms)`)
         doc.latency = ms(mean)
-        doc.stddev = ms(num(v, 'latency-stddev', { def: 0 })!)
+        doc.stddev = ms(num(v, 'latency-stddev', { def: 0, max: msMax })!)
       }
       if (distribution === 'uniform') {
-        const min = num(v, 'latency-min')
-        const max = num(v, 'latency-max')
+        const min = num(v, 'latency-min', { max: msMax })
+        const max = num(v, 'latency-max', { max: msMax })
         if (min === undefined || max === undefined)
           throw usage('--latency-distribution uniform needs --latency-min and --latency-max (ms)')
         if (min > max) throw usage(`--latency-min (${min}) must not be greater than --latency-max (${max})`)
@@ -202,7 +204,7 @@ export function faultsFromFlags(v: Values, runDuration: number | null): Record<s
       }
       if (distribution === 'pareto' || distribution === 'pareto-normal') {
         const shape = num(v, 'latency-shape', { positive: true })
-        const scale = num(v, 'latency-scale', { positive: true })
+        const scale = num(v, 'latency-scale', { positive: true, max: msMax })
         if (shape === undefined || scale === undefined) {
           throw usage(`--latency-distribution ${distribution} needs --latency-shape and --latency-scale (ms)`)
         }
@@ -219,7 +221,7 @@ export function faultsFromFlags(v: Values, runDuration: number | null): Record<s
       out.push({
         type: 'jitter',
         ...common,
-        amplitude: ms(num(v, 'jitter-amplitude', { def: 20 })!),
+        amplitude: ms(num(v, 'jitter-amplitude', { def: 20, max: msMax })!),
         frequency: num(v, 'jitter-frequency', { def: 5 }),
       })
     } else if (family === 'bandwidth') {
