@@ -272,22 +272,26 @@ export function needsBytePort(m: Mapping, faults: Record<string, unknown>[]): bo
 /**
  * The native config for the mappings and faults. tcp, tls and psql mappings are tcp apps. http and
  * https mappings are http apps (Host rewritten to the remote's, nothing added); when byte-level faults
- * are asked for too, the http app sends to a tcp app on `bytePorts.get(listen port)` (127.0.0.1) that
- * carries those faults and the TLS to the remote.
+ * are asked for too, the http app sends to a tcp app on `bytePorts.get(listen key)` (127.0.0.1) that
+ * carries those faults and the TLS to the remote. Apps are named `proxy-PORT`; a second mapping on
+ * the same port (another address) is `proxy-PORT-2`, and so on.
  */
 export function proxyConfigDoc(
   mappings: Mapping[],
   faults: Record<string, unknown>[],
   tls: { caFile: string | null; insecure: boolean },
-  bytePorts: ReadonlyMap<number, number> = new Map(),
+  bytePorts: ReadonlyMap<string, number> = new Map(),
 ): Record<string, unknown> {
   const tlsDoc = {
     ...(tls.caFile ? { ca_file: tls.caFile } : {}),
     ...(tls.insecure ? { insecure: true } : {}),
   }
   const apps: Record<string, unknown>[] = []
+  const names = new Set<string>()
   for (const m of mappings) {
-    const name = `proxy-${m.listen.port}`
+    let name = `proxy-${m.listen.port}`
+    for (let n = 2; names.has(name); n++) name = `proxy-${m.listen.port}-${n}`
+    names.add(name)
     const listen = [m.listen.host === null ? m.listen.port : m.listen.key]
     const hostPart = m.host.includes(':') ? `[${m.host}]` : m.host
     const address = `${hostPart}:${m.port}`
@@ -332,7 +336,7 @@ export function proxyConfigDoc(
       faults: faults.filter(perRequest),
     }
     if (m.protocol === 'https' && Object.keys(tlsDoc).length) http.tls = tlsDoc
-    const bytePort = bytePorts.get(m.listen.port)
+    const bytePort = bytePorts.get(m.listen.key)
     if (needsBytePort(m, faults)) {
       if (bytePort === undefined) throw new Error(`no internal port for ${m.text}`)
       const implied = m.protocol === 'https' ? 443 : 80
@@ -417,8 +421,8 @@ export async function proxyPlan(
     throw usage(
       '--with-http-response answers HTTP requests: it needs at least one http:// or https:// mapping',
     )
-  const bytePorts = new Map<number, number>()
-  for (const m of mappings) if (needsBytePort(m, faults)) bytePorts.set(m.listen.port, await freePort())
+  const bytePorts = new Map<string, number>()
+  for (const m of mappings) if (needsBytePort(m, faults)) bytePorts.set(m.listen.key, await freePort())
   const doc = proxyConfigDoc(
     mappings,
     faults,

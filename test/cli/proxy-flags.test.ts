@@ -19,3 +19,19 @@ test('millisecond flags become durations the config reads back, up to the longes
   })
   await assert.rejects(plan(['--with-jitter', '--jitter-amplitude', '1e12']), { code: 'ERR_USAGE' })
 })
+
+test('mappings on one port and different addresses are apps of their own', async () => {
+  const p = await proxyPlan(
+    ['--proxy', '127.0.0.1:9090=a.b:1', '--proxy', '[::1]:9090=http://c.d', '--with-bandwidth'],
+    async () => 40000,
+  )
+  const config = normalizeConfigObject(p!.doc, '<command line>')
+  assert.deepEqual(
+    config.apps.map((a) => [a.name, a.listen[0]!.key]),
+    [
+      ['proxy-9090', '127.0.0.1:9090'],
+      ['proxy-9090-2', '[::1]:9090'],
+      ['proxy-9090-2-bytes', '127.0.0.1:40000'],
+    ],
+  )
+})
