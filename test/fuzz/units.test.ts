@@ -158,6 +158,7 @@ const hostName = fc
     maxLength: 4,
   })
   .map((labels) => labels.join('.'))
+  .filter((h) => !/(^|\.)(\d+|0x[0-9a-f]*)$/i.test(h))
 const port = fc.integer({ min: 1, max: 65535 })
 const addressText = fc.oneof(
   noisyString('0123456789abcdef:[].*-_ ', 30),
