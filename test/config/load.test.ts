@@ -159,6 +159,10 @@ test('syntax errors name the file and line', () => {
   assert.match(toml.message, /bad\.toml:2: invalid TOML/)
   assert.match(failure('apps: [1]\napps: [2]\n').message, /invalid YAML/)
   assert.match(failure('', 'empty.yaml').message, /empty/)
+  // An alias without its anchor parses but has no value: a parse error, not a ReferenceError.
+  const alias = failure('apps: *a\n', 'alias.yaml')
+  assert.equal(alias.code, 'ERR_CONFIG_PARSE')
+  assert.match(alias.message, /^alias\.yaml: invalid YAML: Unresolved alias/)
 })
 
 test('invalid fields name the path, the line and the reason', () => {
