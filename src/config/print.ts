@@ -96,7 +96,10 @@ function tunnelApp(a: TunnelAppSpec): Record<string, unknown> {
     ...(a.localAddress ? { local_address: a.localAddress } : {}),
     add_forwarded: a.addForwarded,
     tcp_nodelay: a.noDelay,
-    ...(a.mode === 'client' ? { wait_for_first_attempt: a.waitForFirstAttempt } : {}),
+    // A server does not wait (it has no first attempt); a false there is kept, as the file said it.
+    ...(a.mode === 'client' || !a.waitForFirstAttempt
+      ? { wait_for_first_attempt: a.waitForFirstAttempt }
+      : {}),
     watchdog_factor: a.watchdogFactor,
     transport: {
       stream_window: a.streamWindow,

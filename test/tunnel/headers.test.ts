@@ -75,6 +75,7 @@ stream_receive_window = 4000000
 initial_rtt = 150
 [system]
 add_forwarded = true
+wait_for_first_attempt = false
 `
   const { config } = loadConfigText(text, '/etc/ptproxy/b.toml')
   const app = config.apps[0]!
@@ -88,6 +89,8 @@ add_forwarded = true
   assert.equal(app.idleTimeout, 3000)
   assert.equal(app.streamWindow, 4_000_000)
   assert.equal(app.addForwarded, true)
+  // Meaningless on a server, but kept as written (and printed, so that it reads back the same).
+  assert.equal(app.waitForFirstAttempt, false)
   assert.match(app.ignored.initial_rtt!, /ignored/)
   assert.equal(config.admin, null)
   assert.throws(
