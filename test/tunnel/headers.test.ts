@@ -105,3 +105,13 @@ wait_for_first_attempt = false
   assert.match(mapped.max_idle_timeout!, /3000 → transport\.idle_timeout and transport\.connect_timeout/)
   assert.equal(quic.stream_receive_window, 4_000_000)
 })
+
+test("a tunnel server's client-only fields, when set, are printed so that they read back", () => {
+  const text = `apps:
+  - {name: s, kind: tunnel, mode: server, listen: ["[::1]:1024"], origin: "127.0.0.1:1",
+     peer_hostname: p.example, sessions: 1, tls: {cert: /c.pem, key: /c.key}}
+`
+  const { config } = loadConfigText(text, '/x.yaml')
+  const again = loadConfigText(JSON.stringify(toDocument(config)), '/y.json').config
+  assert.deepEqual(again.apps, config.apps)
+})
