@@ -295,6 +295,16 @@ export function parseFault(input: unknown, path: string): { fault: FaultSpec | n
   return { fault: normalize(r.output as Parsed), issues: [] }
 }
 
+/** The parameters each latency distribution samples (src/faults/random.ts). */
+const latencyParams = {
+  fixed: ['latency', 'jitter'],
+  uniform: ['min', 'max'],
+  normal: ['latency', 'stddev'],
+  pareto: ['shape', 'scale'],
+  'pareto-normal': ['shape', 'scale', 'latency', 'stddev'],
+} as const satisfies Record<string, readonly string[]>
+type LatencyParam = 'latency' | 'jitter' | 'stddev' | 'min' | 'max' | 'shape' | 'scale'
+
 /** Defaults and names, from a validated native fault. */
 function normalize(f: Parsed): FaultSpec {
   const direction: FaultDirection = f.direction ?? 'to-client'
@@ -307,17 +317,22 @@ function normalize(f: Parsed): FaultSpec {
   switch (f.type) {
     case 'latency': {
       const distribution = f.distribution ?? 'fixed'
+      // Only the parameters the distribution samples are kept; the others take their defaults,
+      // so that a config holds (and `sluice check` prints) what acts, and reads back the same.
+      const uses: readonly LatencyParam[] = latencyParams[distribution]
+      const param = <T>(name: LatencyParam, value: T | undefined, fallback: T): T =>
+        uses.includes(name) ? (value ?? fallback) : fallback
       return {
         ...base,
         type: 'latency',
         distribution,
-        latency: f.latency ?? 0,
-        jitter: f.jitter ?? 0,
-        stddev: f.stddev ?? 0,
-        min: f.min ?? 0,
-        max: f.max ?? f.min ?? 0,
-        shape: f.shape ?? 2,
-        scale: f.scale ?? 1,
+        latency: param('latency', f.latency, 0),
+        jitter: param('jitter', f.jitter, 0),
+        stddev: param('stddev', f.stddev, 0),
+        min: param('min', f.min, 0),
+        max: param('max', f.max ?? f.min, 0),
+        shape: param('shape', f.shape, 2),
+        scale: param('scale', f.scale, 1),
         mode: f.mode ?? 'per-chunk',
       }
     }

@@ -77,6 +77,9 @@ test("faultDocument is parseFault's inverse", () => {
     { type: 'packet_loss', rate: 0.2, correlation: 0.3, schedule: 'start:1s,duration:2s' },
     { type: 'timeout', timeout: 0, direction: 'to-upstream' },
     { type: 'close' },
+    // Parameters the distribution does not sample (shape for fixed, jitter for normal) act on nothing.
+    { type: 'latency', latency: '5ms', shape: 0, stddev: '3ms' },
+    { type: 'latency', distribution: 'normal', latency: '5ms', jitter: '1ms', min: '2ms' },
   ]
   for (const d of docs) {
     const f = ok(d)
