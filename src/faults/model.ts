@@ -1,7 +1,7 @@
 // The fault model: what each fault type takes, its defaults, and validation. Pure: config files,
 // the native admin API, the Toxiproxy API and the mapping CLI all end in these specs.
 import * as v from 'valibot'
-import { parseDuration, parseSize } from '../config/units.ts'
+import { parseDuration, parseSize, plainNumber } from '../config/units.ts'
 import type { DelayParams } from './random.ts'
 import { parseSchedule } from './schedule.ts'
 
@@ -405,7 +405,12 @@ export function faultJsonSchemas(): Record<string, v.GenericSchema> {
 
 /** A fault written back in the native format (for `sluice check` and the native admin API). */
 export function faultDocument(f: FaultSpec): Record<string, unknown> {
-  const d = (ms: number) => (ms % 1 === 0 ? `${ms}ms` : `${Math.round(ms * 1000)}us`)
+  // Whole ms, else whole µs (500us), else plain-decimal ms: always what parses back to `ms`.
+  const d = (ms: number) => {
+    if (ms % 1 === 0) return `${ms}ms`
+    const us = Math.round(ms * 1000)
+    return us / 1000 === ms ? `${us}us` : `${plainNumber(ms)}ms`
+  }
   const base: Record<string, unknown> = { name: f.name, type: f.type }
   if (!connectTimeTypes.includes(f.type)) base.direction = f.direction
   if (f.probability !== 1) base.probability = f.probability

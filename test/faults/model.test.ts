@@ -80,7 +80,12 @@ test("faultDocument is parseFault's inverse", () => {
     // Parameters the distribution does not sample (shape for fixed, jitter for normal) act on nothing.
     { type: 'latency', latency: '5ms', shape: 0, stddev: '3ms' },
     { type: 'latency', distribution: 'normal', latency: '5ms', jitter: '1ms', min: '2ms' },
+    // Durations below a microsecond, or with more digits than whole µs, print as plain decimal ms.
+    { type: 'latency', distribution: 'normal', stddev: 5e-324 },
+    { type: 'slow_close', delay: '0.0004ms' },
+    { type: 'timeout', timeout: '1.0005ms' },
   ]
+  assert.equal(faultDocument(ok({ type: 'slicer', delay: '500us' })).delay, '500us')
   for (const d of docs) {
     const f = ok(d)
     assert.deepEqual(ok(faultDocument(f)), f, JSON.stringify(d))
