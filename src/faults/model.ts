@@ -310,7 +310,8 @@ function normalize(f: Parsed): FaultSpec {
   const direction: FaultDirection = f.direction ?? 'to-client'
   const base = {
     name: f.name ?? `${f.type}-${direction}`,
-    direction,
+    // A fault at connect time (refuse, close) acts before any data flows: its direction is moot.
+    direction: connectTimeTypes.includes(f.type) ? 'to-client' : direction,
     probability: f.probability ?? 1,
     schedule: f.schedule ?? null,
   }

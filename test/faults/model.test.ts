@@ -84,6 +84,9 @@ test("faultDocument is parseFault's inverse", () => {
     { type: 'latency', distribution: 'normal', stddev: 5e-324 },
     { type: 'slow_close', delay: '0.0004ms' },
     { type: 'timeout', timeout: '1.0005ms' },
+    // A connect-time fault has no stream: its direction does not act and is not printed.
+    { type: 'close', direction: 'to-upstream' },
+    { type: 'refuse', direction: 'both', name: 'r' },
   ]
   assert.equal(faultDocument(ok({ type: 'slicer', delay: '500us' })).delay, '500us')
   for (const d of docs) {
