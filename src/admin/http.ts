@@ -89,7 +89,10 @@ export function readJson(req: IncomingMessage): Promise<unknown> {
         reject(new SluiceError('ERR_BAD_REQUEST', `bad request body: ${(err as Error).message}`))
       }
     })
-    req.on('error', reject)
+    // The client went away before the end of its body (ECONNRESET 'aborted'): its request, not ours.
+    req.on('error', (err) =>
+      reject(new SluiceError('ERR_BAD_REQUEST', `bad request body: ${err.message}`, { cause: err })),
+    )
   })
 }
 

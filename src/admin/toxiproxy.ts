@@ -4,6 +4,7 @@
 // and take toxics; their listen and upstream belong to the config file.
 import { joinHostPort, type ListenAddress, parseListen, parseTarget } from '../config/address.ts'
 import type { AppSpec, Config, TcpAppSpec } from '../config/types.ts'
+import { maxDuration } from '../config/units.ts'
 import type { Controller } from '../engine/control.ts'
 import { ConfigError, SluiceError } from '../errors.ts'
 import type { FaultDirection, FaultSpec } from '../faults/model.ts'
@@ -161,6 +162,11 @@ function attr(
   return v
 }
 
+/** A time attribute in milliseconds: at most what a timer waits (a longer one would fire after 1 ms). */
+function ms(attrs: Record<string, unknown>, key: string, def: number): number {
+  return attr(attrs, key, def, maxDuration)
+}
+
 /**
  * The attributes each toxic type takes. Toxiproxy ignores any other key, so a misspelt one (latncy)
  * silently does nothing; sluice refuses it, naming the key and the ones the type takes.
@@ -223,31 +229,32 @@ function faultOf(
           (['fixed', 'uniform', 'normal', 'pareto', 'pareto-normal'] as const).find(
             (d) => d === attrs.distribution,
           ) ?? 'fixed',
-        latency: attr(attrs, 'latency', 0),
-        jitter: attr(attrs, 'jitter', 0),
-        stddev: attr(attrs, 'stddev', 0),
-        min: attr(attrs, 'min', 0),
-        max: attr(attrs, 'max', attr(attrs, 'min', 0)),
+        latency: ms(attrs, 'latency', 0),
+        jitter: ms(attrs, 'jitter', 0),
+        stddev: ms(attrs, 'stddev', 0),
+        min: ms(attrs, 'min', 0),
+        max: ms(attrs, 'max', ms(attrs, 'min', 0)),
         shape: attr(attrs, 'shape', 2),
-        scale: attr(attrs, 'scale', 1),
+        scale: ms(attrs, 'scale', 1),
         mode: attrs.mode === 'once' ? 'once' : 'per-chunk',
       }
     case 'bandwidth':
       // Toxiproxy reads rate 0 as "no limit".
       return { ...base, type: 'bandwidth', rate: attr(attrs, 'rate', 0) * 1000 }
     case 'slow_close':
-      return { ...base, type: 'slow_close', delay: attr(attrs, 'delay', 0) }
+      return { ...base, type: 'slow_close', delay: ms(attrs, 'delay', 0) }
     case 'timeout':
-      return { ...base, type: 'timeout', timeout: attr(attrs, 'timeout', 0) }
+      return { ...base, type: 'timeout', timeout: ms(attrs, 'timeout', 0) }
     case 'reset_peer':
-      return { ...base, type: 'reset_peer', timeout: attr(attrs, 'timeout', 0) }
+      return { ...base, type: 'reset_peer', timeout: ms(attrs, 'timeout', 0) }
     case 'slicer':
       return {
         ...base,
         type: 'slicer',
         averageSize: Math.max(1, attr(attrs, 'average_size', 1)),
         sizeVariation: attr(attrs, 'size_variation', 0),
-        delay: attr(attrs, 'delay', 0) / 1000,
+        // Microseconds in Toxiproxy.
+        delay: attr(attrs, 'delay', 0, maxDuration * 1000) / 1000,
       }
     case 'limit_data':
       return { ...base, type: 'limit_data', bytes: attr(attrs, 'bytes', 0) }
@@ -255,7 +262,7 @@ function faultOf(
       return {
         ...base,
         type: 'jitter',
-        amplitude: attr(attrs, 'amplitude', 20),
+        amplitude: ms(attrs, 'amplitude', 20),
         frequency: attr(attrs, 'frequency', 1),
         perSecond: attrs.per_second == null ? null : attr(attrs, 'per_second', 0),
       }
@@ -265,8 +272,8 @@ function faultOf(
         type: 'packet_loss',
         rate: attr(attrs, 'rate', 0, 1),
         correlation: attr(attrs, 'correlation', 0, 1),
-        retransmit: Math.max(1, attr(attrs, 'retransmit', 200)),
-        maxRetransmit: Math.max(1, attr(attrs, 'max_retransmit', 3000)),
+        retransmit: Math.max(1, ms(attrs, 'retransmit', 200)),
+        maxRetransmit: Math.max(1, ms(attrs, 'max_retransmit', 3000)),
       }
     case 'reset':
       return { ...base, type: 'reset', rate: attr(attrs, 'rate', 1, 1) }

@@ -6,7 +6,7 @@ import { createServer } from 'node:net'
 import { resolve } from 'node:path'
 import { type Mapping, mappingGrammar, type Protocol, parseMapping, tlsProtocols } from '../config/mapping.ts'
 import { normalizeConfigObject } from '../config/normalize.ts'
-import { parseDuration } from '../config/units.ts'
+import { maxDuration, parseDuration, plainNumber } from '../config/units.ts'
 import { SluiceError } from '../errors.ts'
 import type { FaultDirection } from '../faults/model.ts'
 import { parseSchedule, resolveSchedule } from '../faults/schedule.ts'
@@ -130,12 +130,11 @@ function num(
     (opts.positive && n <= 0) ||
     (opts.max !== undefined && n > opts.max)
   ) {
-    const range =
-      opts.max !== undefined
+    const range = opts.positive
+      ? `greater than 0${opts.max !== undefined ? ` and at most ${opts.max}` : ''}`
+      : opts.max !== undefined
         ? `between ${min} and ${opts.max}`
-        : opts.positive
-          ? 'greater than 0'
-          : `at least ${min}`
+        : `at least ${min}`
     throw usage(`--${flag} must be a number ${range}, not "${raw}"`)
   }
   return n
@@ -159,7 +158,10 @@ export function directionFor(
   return d === 'ingress' ? 'to-upstream' : 'to-client'
 }
 
-const ms = (n: number) => `${n}ms`
+/** Milliseconds as a duration that reads back the same (5e-7 is not a duration, 0.0000005ms is). */
+const ms = (n: number) => `${plainNumber(n)}ms`
+/** A flag in milliseconds: at most the longest duration. */
+const msMax = maxDuration
 
 /** The faults fault's flags describe, as native fault documents. */
 export function faultsFromFlags(v: Values, runDuration: number | null): Record<string, unknown>[] {
@@ -185,15 +187,15 @@ export function faultsFromFlags(v: Values, runDuration: number | null): Record<s
         mode: v['latency-per-read-write'] ? 'per-chunk' : 'once',
       }
       if (distribution === 'normal' || distribution === 'pareto-normal') {
-        const mean = num(v, 'latency-mean', { positive: true })
+        const mean = num(v, 'latency-mean', { positive: true, max: msMax })
         if (mean === undefined)
           throw usage(`--latency-distribution ${distribution} needs --latency-mean (ms)`)
         doc.latency = ms(mean)
-        doc.stddev = ms(num(v, 'latency-stddev', { def: 0 })!)
+        doc.stddev = ms(num(v, 'latency-stddev', { def: 0, max: msMax })!)
       }
       if (distribution === 'uniform') {
-        const min = num(v, 'latency-min')
-        const max = num(v, 'latency-max')
+        const min = num(v, 'latency-min', { max: msMax })
+        const max = num(v, 'latency-max', { max: msMax })
         if (min === undefined || max === undefined)
           throw usage('--latency-distribution uniform needs --latency-min and --latency-max (ms)')
         if (min > max) throw usage(`--latency-min (${min}) must not be greater than --latency-max (${max})`)
@@ -202,7 +204,7 @@ export function faultsFromFlags(v: Values, runDuration: number | null): Record<s
       }
       if (distribution === 'pareto' || distribution === 'pareto-normal') {
         const shape = num(v, 'latency-shape', { positive: true })
-        const scale = num(v, 'latency-scale', { positive: true })
+        const scale = num(v, 'latency-scale', { positive: true, max: msMax })
         if (shape === undefined || scale === undefined) {
           throw usage(`--latency-distribution ${distribution} needs --latency-shape and --latency-scale (ms)`)
         }
@@ -219,7 +221,7 @@ export function faultsFromFlags(v: Values, runDuration: number | null): Record<s
       out.push({
         type: 'jitter',
         ...common,
-        amplitude: ms(num(v, 'jitter-amplitude', { def: 20 })!),
+        amplitude: ms(num(v, 'jitter-amplitude', { def: 20, max: msMax })!),
         frequency: num(v, 'jitter-frequency', { def: 5 }),
       })
     } else if (family === 'bandwidth') {
@@ -270,22 +272,26 @@ export function needsBytePort(m: Mapping, faults: Record<string, unknown>[]): bo
 /**
  * The native config for the mappings and faults. tcp, tls and psql mappings are tcp apps. http and
  * https mappings are http apps (Host rewritten to the remote's, nothing added); when byte-level faults
- * are asked for too, the http app sends to a tcp app on `bytePorts.get(listen port)` (127.0.0.1) that
- * carries those faults and the TLS to the remote.
+ * are asked for too, the http app sends to a tcp app on `bytePorts.get(listen key)` (127.0.0.1) that
+ * carries those faults and the TLS to the remote. Apps are named `proxy-PORT`; a second mapping on
+ * the same port (another address) is `proxy-PORT-2`, and so on.
  */
 export function proxyConfigDoc(
   mappings: Mapping[],
   faults: Record<string, unknown>[],
   tls: { caFile: string | null; insecure: boolean },
-  bytePorts: ReadonlyMap<number, number> = new Map(),
+  bytePorts: ReadonlyMap<string, number> = new Map(),
 ): Record<string, unknown> {
   const tlsDoc = {
     ...(tls.caFile ? { ca_file: tls.caFile } : {}),
     ...(tls.insecure ? { insecure: true } : {}),
   }
   const apps: Record<string, unknown>[] = []
+  const names = new Set<string>()
   for (const m of mappings) {
-    const name = `proxy-${m.listen.port}`
+    let name = `proxy-${m.listen.port}`
+    for (let n = 2; names.has(name); n++) name = `proxy-${m.listen.port}-${n}`
+    names.add(name)
     const listen = [m.listen.host === null ? m.listen.port : m.listen.key]
     const hostPart = m.host.includes(':') ? `[${m.host}]` : m.host
     const address = `${hostPart}:${m.port}`
@@ -330,7 +336,7 @@ export function proxyConfigDoc(
       faults: faults.filter(perRequest),
     }
     if (m.protocol === 'https' && Object.keys(tlsDoc).length) http.tls = tlsDoc
-    const bytePort = bytePorts.get(m.listen.port)
+    const bytePort = bytePorts.get(m.listen.key)
     if (needsBytePort(m, faults)) {
       if (bytePort === undefined) throw new Error(`no internal port for ${m.text}`)
       const implied = m.protocol === 'https' ? 443 : 80
@@ -361,12 +367,27 @@ function kernelPort(): Promise<number> {
   })
 }
 
-export async function proxy(argv: string[]): Promise<number | null> {
+/** What `sluice proxy`'s arguments describe, before anything listens. */
+export interface ProxyPlan {
+  mappings: Mapping[]
+  faults: Record<string, unknown>[]
+  runDuration: number | null
+  /** The native config document, as given to normalisation. */
+  doc: Record<string, unknown>
+  /** The engine-wide flags, for overrides(). */
+  flags: { admin?: string; logLevel?: string; logFormat?: string }
+}
+
+/**
+ * Read `sluice proxy`'s arguments into the config it runs (null for --help). Throws ERR_USAGE naming
+ * the flag at fault; `freePort` gives the internal ports http mappings with byte-level faults need.
+ */
+export async function proxyPlan(
+  argv: string[],
+  freePort: () => Promise<number> = kernelPort,
+): Promise<ProxyPlan | null> {
   const { values } = parse('proxy', argv, options)
-  if (values.help) {
-    process.stdout.write(proxyHelp)
-    return 0
-  }
+  if (values.help) return null
   const texts = (values.proxy as string[] | undefined) ?? []
   if (texts.length === 0) throw usage(`sluice proxy needs at least one --proxy MAPPING (${mappingGrammar})`)
   const mappings: Mapping[] = []
@@ -400,22 +421,29 @@ export async function proxy(argv: string[]): Promise<number | null> {
     throw usage(
       '--with-http-response answers HTTP requests: it needs at least one http:// or https:// mapping',
     )
-  const bytePorts = new Map<number, number>()
-  for (const m of mappings) if (needsBytePort(m, faults)) bytePorts.set(m.listen.port, await kernelPort())
+  const bytePorts = new Map<string, number>()
+  for (const m of mappings) if (needsBytePort(m, faults)) bytePorts.set(m.listen.key, await freePort())
   const doc = proxyConfigDoc(
     mappings,
     faults,
     { caFile, insecure: Boolean(values['upstream-insecure']) },
     bytePorts,
   )
+  const flags = { admin: values.admin, logLevel: values['log-level'], logFormat: values['log-format'] }
+  return { mappings, faults, runDuration, doc, flags }
+}
+
+export async function proxy(argv: string[]): Promise<number | null> {
+  const plan = await proxyPlan(argv)
+  if (!plan) {
+    process.stdout.write(proxyHelp)
+    return 0
+  }
+  const { mappings, faults, runDuration, doc, flags } = plan
   let running: Awaited<ReturnType<typeof startEngine>>
   try {
     const config = normalizeConfigObject(doc, '<command line>', runDuration)
-    const over = overrides({
-      admin: values.admin,
-      logLevel: values['log-level'],
-      logFormat: values['log-format'],
-    })
+    const over = overrides(flags)
     running = await startEngine({ config }, { file: null, overrides: over })
   } catch (err) {
     printError(err)

@@ -50,6 +50,9 @@ export function splitHostPort(text: string): { host: string; port: number } | st
 const hostName =
   /^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/i
 
+/** A last label that is a number, decimal or 0x hex: what the URL standard takes for IPv4. */
+const numericLastLabel = /(^|\.)(\d+|0x[0-9a-f]*)\.?$/i
+
 /** Parse a listen address: a port number (all interfaces) or `host:port` with an IP literal host. */
 export function parseListen(value: unknown, allowZero = false): ListenAddress | string {
   if (typeof value === 'number' || (typeof value === 'string' && /^\s*\d+\s*$/.test(value))) {
@@ -80,6 +83,10 @@ export function parseTarget(value: unknown): HostPort | string {
   if (typeof hp === 'string') return hp
   if (!validPort(hp.port, false)) return `port ${hp.port} is out of range (1-65535)`
   if (!isIP(hp.host) && !hostName.test(hp.host)) return `"${hp.host}" is not a valid host name`
+  if (!isIP(hp.host) && numericLastLabel.test(hp.host)) {
+    // URLs read such a host as a legacy IPv4 form (1.2.3 is 1.2.0.3) or refuse it (a.0); resolvers too.
+    return `"${hp.host}" is neither an IPv4 address nor a host name (a name's last label is not a number)`
+  }
   return { host: hp.host, port: hp.port }
 }
 

@@ -150,7 +150,13 @@ function parseSyntax(text: string, file: string): { doc: unknown; syntax: Syntax
     const line = lines.linePos(error.pos[0]).line
     throw fail(line, `invalid YAML: ${error.message.split('\n')[0]}`, error)
   }
-  return { doc: doc.toJS({ maxAliasCount: 1000 }), syntax }
+  try {
+    return { doc: doc.toJS({ maxAliasCount: 1000 }), syntax }
+  } catch (err) {
+    // An alias whose anchor is missing or comes later (*a before &a), or too many aliases: the
+    // document parsed but has no value.
+    throw fail(undefined, `invalid YAML: ${(err as Error).message}`, err)
+  }
 }
 
 /** Find the line of each issue's field in YAML or JSON text. */

@@ -2,6 +2,7 @@
 // `sluice check` prints, and a way to convert Fly / tcpproxy files to sluice's format.
 import { faultDocument } from '../faults/model.ts'
 import { joinHostPort } from './address.ts'
+import { tunnelDefaults } from './tunnel.ts'
 import type { AppSpec, Config, HeaderEdit, HttpAppSpec, TargetSpec, TunnelAppSpec } from './types.ts'
 import { formatDuration as d } from './units.ts'
 
@@ -85,7 +86,9 @@ function tunnelApp(a: TunnelAppSpec): Record<string, unknown> {
     mode: a.mode,
     listen: a.listen.map((l) => (l.host === null ? l.port : l.key)),
     ...(a.enabled ? {} : { enabled: false }),
-    ...(a.peer ? { peer: hp(a.peer), sessions: a.sessions } : {}),
+    ...(a.peer ? { peer: hp(a.peer) } : {}),
+    // Sessions are a client's; a server's is kept when the file set it, as for wait_for_first_attempt.
+    ...(a.mode === 'client' || a.sessions !== tunnelDefaults.sessions ? { sessions: a.sessions } : {}),
     ...(a.target ? { origin: hp(a.target) } : {}),
     peer_hostname: a.peerHostname,
     tls: {
@@ -97,7 +100,10 @@ function tunnelApp(a: TunnelAppSpec): Record<string, unknown> {
     ...(a.localAddress ? { local_address: a.localAddress } : {}),
     add_forwarded: a.addForwarded,
     tcp_nodelay: a.noDelay,
-    ...(a.mode === 'client' ? { wait_for_first_attempt: a.waitForFirstAttempt } : {}),
+    // A server does not wait (it has no first attempt); a false there is kept, as the file said.
+    ...(a.mode === 'client' || !a.waitForFirstAttempt
+      ? { wait_for_first_attempt: a.waitForFirstAttempt }
+      : {}),
     watchdog_factor: a.watchdogFactor,
     ...(a.mode === 'client'
       ? { timeouts: { header: d(a.headerTimeout), idle: d(a.clientIdleTimeout) } }

@@ -40,6 +40,25 @@ export const quicMappedFields: Record<string, readonly string[]> = {
   receive_window: ['session_window'],
 }
 
+/** sluice's transport fields; ptproxy's QUIC fields that map onto them are checked against these too. */
+const transportEntries = {
+  stream_window: v.optional(size('HTTP/2 flow-control window per stream (default 16MiB)')),
+  session_window: v.optional(size('HTTP/2 flow-control window per session (default 32MiB)')),
+  max_concurrent_streams: v.optional(int(1, 100_000, 'Requests at once per session (default 256)')),
+  keepalive_interval: v.optional(duration('A PING every this long (default 2s)')),
+  idle_timeout: v.optional(
+    duration('A session whose PING gets no answer for this long is dropped (default 5s)'),
+  ),
+  connect_interval: v.optional(
+    duration('Wait before a retry, doubled after each failed attempt up to 30s (default 1s)'),
+  ),
+  connect_timeout: v.optional(
+    duration('Longest connection attempt, handshake and first exchange (default 5s)'),
+  ),
+  request_timeout: v.optional(duration('Longest wait for a response head through the tunnel (default 60s)')),
+  quic: v.optional(v.record(v.string(), v.unknown())),
+}
+
 export const tunnelAppSchema = strict({
   name: v.pipe(
     str('Unique app name, used in logs, metrics and the admin API'),
@@ -88,27 +107,7 @@ export const tunnelAppSchema = strict({
       ),
     }),
   ),
-  transport: v.optional(
-    strict({
-      stream_window: v.optional(size('HTTP/2 flow-control window per stream (default 16MiB)')),
-      session_window: v.optional(size('HTTP/2 flow-control window per session (default 32MiB)')),
-      max_concurrent_streams: v.optional(int(1, 100_000, 'Requests at once per session (default 256)')),
-      keepalive_interval: v.optional(duration('A PING every this long (default 2s)')),
-      idle_timeout: v.optional(
-        duration('A session whose PING gets no answer for this long is dropped (default 5s)'),
-      ),
-      connect_interval: v.optional(
-        duration('Wait before a retry, doubled after each failed attempt up to 30s (default 1s)'),
-      ),
-      connect_timeout: v.optional(
-        duration('Longest connection attempt, handshake and first exchange (default 5s)'),
-      ),
-      request_timeout: v.optional(
-        duration('Longest wait for a response head through the tunnel (default 60s)'),
-      ),
-      quic: v.optional(v.record(v.string(), v.unknown())),
-    }),
-  ),
+  transport: v.optional(strict(transportEntries)),
   enabled: v.optional(v.boolean('must be true or false')),
 })
 
@@ -197,7 +196,17 @@ export function tunnelApp(
     const set: string[] = []
     for (const to of targets) {
       if (t[to] !== undefined) continue
-      t[to] = to.endsWith('_window') ? Math.max(65_535, value) : value
+      // The field it sets has the bounds it would have if written itself (a duration a timer can wait…).
+      const entry = transportEntries[to as keyof typeof transportEntries]
+      const r = v.safeParse(entry, to.endsWith('_window') ? Math.max(65_535, value) : value)
+      if (!r.success) {
+        issues.push({
+          path: `${at}.transport.quic.${k}`,
+          message: `${r.issues[0].message} (it sets transport.${to})`,
+        })
+        break
+      }
+      t[to] = r.output
       set.push(`transport.${to}`)
     }
     mapped[k] = set.length

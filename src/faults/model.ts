@@ -1,7 +1,7 @@
 // The fault model: what each fault type takes, its defaults, and validation. Pure: config files,
 // the native admin API, the Toxiproxy API and the mapping CLI all end in these specs.
 import * as v from 'valibot'
-import { parseDuration, parseSize } from '../config/units.ts'
+import { parseDuration, parseSize, plainNumber } from '../config/units.ts'
 import type { DelayParams } from './random.ts'
 import { parseSchedule } from './schedule.ts'
 
@@ -316,29 +316,45 @@ export function parseFault(input: unknown, path: string): { fault: FaultSpec | n
   return { fault: normalize(r.output as Parsed), issues: [] }
 }
 
+/** The parameters each latency distribution samples (src/faults/random.ts). */
+const latencyParams = {
+  fixed: ['latency', 'jitter'],
+  uniform: ['min', 'max'],
+  normal: ['latency', 'stddev'],
+  pareto: ['shape', 'scale'],
+  'pareto-normal': ['shape', 'scale', 'latency', 'stddev'],
+} as const satisfies Record<string, readonly string[]>
+type LatencyParam = 'latency' | 'jitter' | 'stddev' | 'min' | 'max' | 'shape' | 'scale'
+
 /** Defaults and names, from a validated native fault. */
 function normalize(f: Parsed): FaultSpec {
   const direction: FaultDirection = f.direction ?? 'to-client'
   const base = {
     name: f.name ?? `${f.type}-${direction}`,
-    direction,
+    // A fault at connect time (refuse, close) acts before any data flows: its direction is moot.
+    direction: connectTimeTypes.includes(f.type) ? 'to-client' : direction,
     probability: f.probability ?? 1,
     schedule: f.schedule ?? null,
   }
   switch (f.type) {
     case 'latency': {
       const distribution = f.distribution ?? 'fixed'
+      // Only the parameters the distribution samples are kept; the others take their defaults,
+      // so that a config holds (and `sluice check` prints) what acts, and reads back the same.
+      const uses: readonly LatencyParam[] = latencyParams[distribution]
+      const param = <T>(name: LatencyParam, value: T | undefined, fallback: T): T =>
+        uses.includes(name) ? (value ?? fallback) : fallback
       return {
         ...base,
         type: 'latency',
         distribution,
-        latency: f.latency ?? 0,
-        jitter: f.jitter ?? 0,
-        stddev: f.stddev ?? 0,
-        min: f.min ?? 0,
-        max: f.max ?? f.min ?? 0,
-        shape: f.shape ?? 2,
-        scale: f.scale ?? 1,
+        latency: param('latency', f.latency, 0),
+        jitter: param('jitter', f.jitter, 0),
+        stddev: param('stddev', f.stddev, 0),
+        min: param('min', f.min, 0),
+        max: param('max', f.max ?? f.min, 0),
+        shape: param('shape', f.shape, 2),
+        scale: param('scale', f.scale, 1),
         mode: f.mode ?? 'per-chunk',
       }
     }
@@ -417,7 +433,12 @@ export function faultJsonSchemas(): Record<string, v.GenericSchema> {
 
 /** A fault written back in the native format (for `sluice check` and the native admin API). */
 export function faultDocument(f: FaultSpec): Record<string, unknown> {
-  const d = (ms: number) => (ms % 1 === 0 ? `${ms}ms` : `${Math.round(ms * 1000)}us`)
+  // Whole ms, else whole µs (500us), else plain-decimal ms: always what parses back to `ms`.
+  const d = (ms: number) => {
+    if (ms % 1 === 0) return `${ms}ms`
+    const us = Math.round(ms * 1000)
+    return us / 1000 === ms ? `${us}us` : `${plainNumber(ms)}ms`
+  }
   const base: Record<string, unknown> = { name: f.name, type: f.type }
   if (!connectTimeTypes.includes(f.type)) base.direction = f.direction
   if (f.probability !== 1) base.probability = f.probability

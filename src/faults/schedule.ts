@@ -23,9 +23,8 @@ function parseTime(text: string): TimeSpec | string {
     if (!Number.isFinite(n) || n < 0 || n > 100) return `"${text}" is not a percentage between 0 and 100`
     return { percent: n }
   }
-  // fault reads a bare number as seconds.
-  if (/^\d+(\.\d+)?$/.test(s)) return { ms: Number(s) * 1000 }
-  const d = parseDuration(s)
+  // fault reads a bare number as seconds (within the same bound as any duration).
+  const d = parseDuration(/^\d+(\.\d+)?$/.test(s) ? `${s}s` : s)
   return typeof d === 'string' ? d : { ms: d }
 }
 

@@ -116,7 +116,8 @@ abstract class TimedQueue extends Stage {
     this.#timer = null
     // Held until released (blackhole): no timer. (setTimeout(Infinity) would fire after 1 ms.)
     if (!Number.isFinite(this.#due[0]!)) return
-    const wait = this.#due[0]! - now()
+    // A timer waits at most 2^31-1 ms (a longer one fires after 1 ms); #flush re-arms for the rest.
+    const wait = Math.min(this.#due[0]! - now(), 2 ** 31 - 1)
     this.#timer = setTimeout(this.#flush, wait > 0 ? wait : 0)
   }
 

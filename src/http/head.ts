@@ -72,13 +72,17 @@ export function hasControl(value: string): boolean {
 }
 const DIGITS = /^\d{1,15}$/
 
-/** Strip optional whitespace (space and tab only, RFC 9110 5.6.3) from both ends. */
-export function trimOws(v: string): string {
-  let a = 0
-  let b = v.length
-  while (a < b && (v.charCodeAt(a) === 32 || v.charCodeAt(a) === 9)) a++
-  while (b > a && (v.charCodeAt(b - 1) === 32 || v.charCodeAt(b - 1) === 9)) b--
-  return a === 0 && b === v.length ? v : v.slice(a, b)
+/**
+ * `text` without the optional whitespace (OWS: space and tab, RFC 9110 5.6.3) at its ends. Not
+ * String.trim(), which also strips NBSP (0xA0 read as latin1), VT and FF: a value would lose bytes
+ * the client sent, or a Content-Length or Transfer-Encoding read differently upstream.
+ */
+export function trimOws(text: string): string {
+  let start = 0
+  let end = text.length
+  while (start < end && (text.charCodeAt(start) === 32 || text.charCodeAt(start) === 9)) start++
+  while (end > start && (text.charCodeAt(end - 1) === 32 || text.charCodeAt(end - 1) === 9)) end--
+  return start === 0 && end === text.length ? text : text.slice(start, end)
 }
 
 /** Split a head (through its final CRLFCRLF) into its first line and fields; throws HeadError(`status`). */

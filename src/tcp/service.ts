@@ -348,32 +348,45 @@ const GSSENC_REQUEST = 80877104
 /**
  * Answer a PostgreSQL client's SSLRequest or GSSENCRequest with 'N' (as a server without SSL does),
  * so it goes on in clear text; sluice does TLS towards the server itself (psqls). Whatever else the
- * client sent is left in the stream for the pipe.
+ * client sent is left in the stream for the pipe: bytes are taken only once they are known to be a
+ * request, so that a FIN after a few bytes (which ends the stream) loses none of them.
  */
 function refusePostgresEncryption(client: Socket): Promise<void> {
   return new Promise((resolve) => {
-    let buf = Buffer.alloc(0)
+    // Whether the first 4 bytes now buffered were seen: a length of 8 (a request, still arriving).
+    let sawLength = false
     const finish = () => {
       client.removeListener('readable', onReadable)
       client.removeListener('end', finish)
       client.removeListener('close', finish)
-      if (buf.length) client.unshift(buf)
       resolve()
     }
     const onReadable = () => {
-      for (let chunk = client.read() as Buffer | null; chunk; chunk = client.read() as Buffer | null) {
-        buf = Buffer.concat([buf, chunk])
-      }
-      while (buf.length >= 8) {
-        const code = buf.readUInt32BE(4)
-        if (buf.readUInt32BE(0) !== 8 || (code !== SSL_REQUEST && code !== GSSENC_REQUEST)) return finish()
+      for (;;) {
+        // 8 bytes, or null while fewer are buffered; at the end of the stream, what is left.
+        const message = client.read(8) as Buffer | null
+        if (message === null) {
+          if (!sawLength && client.readableLength >= 4) {
+            // A length other than 8 is a startup message (or anything else): hand over now.
+            const length = client.read(4) as Buffer
+            client.unshift(length)
+            sawLength = true
+            if (length.readUInt32BE(0) !== 8) finish()
+          }
+          return
+        }
+        const code = message.length === 8 ? message.readUInt32BE(4) : 0
+        if (
+          message.length < 8 ||
+          message.readUInt32BE(0) !== 8 ||
+          (code !== SSL_REQUEST && code !== GSSENC_REQUEST)
+        ) {
+          client.unshift(message)
+          return finish()
+        }
         client.write('N')
-        buf = buf.subarray(8)
+        sawLength = false
       }
-      // Nothing left (wait for the next message), or too little to tell yet.
-      if (buf.length < 4) return
-      // A length other than 8 is a startup message (or anything else): hand over. 8: a request, still arriving.
-      if (buf.readUInt32BE(0) !== 8) finish()
     }
     client.on('readable', onReadable)
     client.once('end', finish)

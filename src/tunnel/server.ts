@@ -155,7 +155,13 @@ export class TunnelServerService implements Service {
     const old = this.spec
     this.spec = spec
     const key = (x: TunnelAppSpec) =>
-      JSON.stringify([x.streamWindow, x.sessionWindow, x.maxConcurrentStreams, x.peerHostname])
+      JSON.stringify([
+        x.streamWindow,
+        x.sessionWindow,
+        x.maxConcurrentStreams,
+        x.connectTimeout,
+        x.peerHostname,
+      ])
     let tls: TransportTls | null = null
     try {
       tls = loadTls(spec)

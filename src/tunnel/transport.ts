@@ -60,6 +60,8 @@ export interface TransportTuning {
   streamWindow: number
   sessionWindow: number
   maxConcurrentStreams: number
+  /** Server: the longest an incoming TLS handshake may take (ms). */
+  connectTimeout: number
 }
 
 /** One session to the peer, as the client sees it. */
@@ -251,6 +253,9 @@ export function transportServer(
       enableConnectProtocol: true,
     },
     maxSessionMemory: 64,
+    // A peer that stalls in the handshake, or half-closes during it (it can never send its Finished;
+    // the listener accepts half-open), holds its connection until this (Node's default: 2 minutes).
+    handshakeTimeout: tuning.connectTimeout,
   })
   const sessions = new Set<Http2Session>()
   let closing = false

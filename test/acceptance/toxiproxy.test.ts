@@ -248,6 +248,12 @@ test('T23b: a toxic missing a required attribute, or with a misspelt or out-of-r
       /unknown attribute latncy \(latency takes: latency, jitter/,
     ],
     [{ type: 'limit_data', attributes: { bytes: -1 } }, /attribute bytes must be a number/],
+    // Past 2^31-1 ms a timer fires after 1 ms: a timeout toxic of 35 days would close at once.
+    [
+      { type: 'timeout', attributes: { timeout: 3e9 } },
+      /attribute timeout must be a number between 0 and 2147483647/,
+    ],
+    [{ type: 'latency', attributes: { latency: 2 ** 31 } }, /attribute latency must be a number between 0/],
   ]
   for (const [body, error] of cases) {
     const r = await api('POST', '/proxies/t23b/toxics', body)

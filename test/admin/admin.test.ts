@@ -1,6 +1,7 @@
 // The admin API of a running sluice (child process): auth, routes, metrics, status, reload.
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
 import { test } from 'node:test'
 import { echoServer } from '../../src/testkit/fixtures.ts'
 import { freePort } from '../../src/testkit/ports.ts'
@@ -192,4 +193,28 @@ test('the admin API bound off loopback (0.0.0.0) refuses every route without the
     assert.ok(r.status >= 200 && r.status < 300, `${method} ${path}: ${r.status}`)
     await r.arrayBuffer()
   }
+})
+
+test('a client that goes away in the middle of a request body is its own failure, not an internal one', async () => {
+  const port = await freePort()
+  const file = t.tmp.file(
+    'abort.yaml',
+    `apps:\n  - {name: web, listen: ["127.0.0.1:${port}"], targets: ["127.0.0.1:1"]}\n`,
+  )
+  const p = await t.sluice(file)
+  const admin = new URL(await p.admin())
+  await new Promise<void>((resolve) => {
+    const s = connect(Number(admin.port), admin.hostname, () =>
+      s.write('POST /proxies HTTP/1.1\r\nHost: a\r\nContent-Length: 40\r\n\r\n{"name":', () =>
+        setTimeout(() => s.destroy(), 50),
+      ),
+    )
+    s.on('error', () => {})
+    s.on('close', () => resolve())
+  })
+  assert.equal((await fetch(`${admin.origin}/healthz`)).status, 200)
+  assert.deepEqual(
+    p.logs.filter((l) => l.msg === 'admin request failed'),
+    [],
+  )
 })

@@ -36,6 +36,10 @@ test('targets take names or IP literals', () => {
   assert.match(parseTarget('bad host:80') as string, /not a valid host name/)
   assert.match(parseTarget('h:0') as string, /out of range/)
   assert.match(parseTarget(42) as string, /host:port/)
+  // A numeric last label: URLs read 1.2.3 as 1.2.0.3 and refuse a.0, so neither is a name.
+  for (const t of ['a.0:443', '1.2.3:80', '10.1:80', 'x.0x7f:1', '0:1', 'a.1.:80'])
+    assert.match(parseTarget(t) as string, /neither an IPv4 address nor a host name/, t)
+  assert.deepEqual(parseTarget('a1.b2c:80'), { host: 'a1.b2c', port: 80 })
   assert.match(splitHostPort('[::1]80') as string, /\[ipv6\]:port/)
 })
 

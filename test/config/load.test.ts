@@ -159,6 +159,10 @@ test('syntax errors name the file and line', () => {
   assert.match(toml.message, /bad\.toml:2: invalid TOML/)
   assert.match(failure('apps: [1]\napps: [2]\n').message, /invalid YAML/)
   assert.match(failure('', 'empty.yaml').message, /empty/)
+  // An alias without its anchor parses but has no value: a parse error, not a ReferenceError.
+  const alias = failure('apps: *a\n', 'alias.yaml')
+  assert.equal(alias.code, 'ERR_CONFIG_PARSE')
+  assert.match(alias.message, /^alias\.yaml: invalid YAML: Unresolved alias/)
 })
 
 test('invalid fields name the path, the line and the reason', () => {
@@ -314,4 +318,25 @@ test('a missing required field is named as missing, not as an unknown field', ()
       path,
     )
   }
+})
+
+test("ptproxy's QUIC fields that map onto sluice's transport keep that field's bounds", () => {
+  const ptproxy = (transport: string) =>
+    `[general]\nmode = "Client"\npeer_hostname = "p.example"\n[tls]\ncert = "/c"\nkey = "/k"\n[transport]\n${transport}\n`
+  const ok = loadConfigText(ptproxy('keep_alive_interval = 500\nreceive_window = 0'), 'c.toml').config
+  const app = ok.apps[0]!
+  assert.ok(app.kind === 'tunnel')
+  assert.equal(app.keepaliveInterval, 500)
+  assert.equal(app.sessionWindow, 65_535)
+  const long = failure(ptproxy('keep_alive_interval = 3000000000'), 'c.toml')
+  assert.equal(long.code, 'ERR_CONFIG_INVALID')
+  assert.deepEqual(
+    long.issues.map((i) => i.path),
+    ['transport.keep_alive_interval'],
+  )
+  assert.match(long.message, /longer than the longest duration.*sets transport\.keepalive_interval/)
+  assert.match(
+    failure(ptproxy('max_concurrent_http_streams = 1e300'), 'c.toml').message,
+    /transport\.max_concurrent_http_streams: must be at most 100000/,
+  )
 })

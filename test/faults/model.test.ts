@@ -77,7 +77,18 @@ test("faultDocument is parseFault's inverse", () => {
     { type: 'packet_loss', rate: 0.2, correlation: 0.3, schedule: 'start:1s,duration:2s' },
     { type: 'timeout', timeout: 0, direction: 'to-upstream' },
     { type: 'close' },
+    // Parameters the distribution does not sample (shape for fixed, jitter for normal) act on nothing.
+    { type: 'latency', latency: '5ms', shape: 0, stddev: '3ms' },
+    { type: 'latency', distribution: 'normal', latency: '5ms', jitter: '1ms', min: '2ms' },
+    // Durations below a microsecond, or with more digits than whole µs, print as plain decimal ms.
+    { type: 'latency', distribution: 'normal', stddev: 5e-324 },
+    { type: 'slow_close', delay: '0.0004ms' },
+    { type: 'timeout', timeout: '1.0005ms' },
+    // A connect-time fault has no stream: its direction does not act and is not printed.
+    { type: 'close', direction: 'to-upstream' },
+    { type: 'refuse', direction: 'both', name: 'r' },
   ]
+  assert.equal(faultDocument(ok({ type: 'slicer', delay: '500us' })).delay, '500us')
   for (const d of docs) {
     const f = ok(d)
     assert.deepEqual(ok(faultDocument(f)), f, JSON.stringify(d))

@@ -12,7 +12,9 @@ test("fault's schedule DSL: windows, durations, bare seconds, percentages", () =
     { start: { percent: 5 }, duration: { percent: 25 } },
     { start: { percent: 50 }, duration: null },
   ])
-  for (const bad of ['begin:5s', 'start:soon', 'start:150%', '', ';']) {
+  // 2147484 s is past the longest duration (2^31-1 ms): its timer would fire after 1 ms.
+  const long = ['start:2147484', `duration:${'9'.repeat(400)}`]
+  for (const bad of ['begin:5s', 'start:soon', 'start:150%', '', ';', ...long]) {
     assert.equal(typeof parseSchedule(bad), 'string', bad)
   }
 })

@@ -166,3 +166,22 @@ test("slicer waits its delay after every piece, as Toxiproxy's: the next chunk a
   )
   assert.ok(h.got[2]!.at - h.got[1]!.at >= 28, `end ${(h.got[2]!.at - h.got[1]!.at).toFixed(1)} ms later`)
 })
+
+test('a wait longer than a timer can hold (a tiny Toxiproxy bandwidth) holds the bytes without overflowing', async () => {
+  const warnings: string[] = []
+  const onWarning = (w: Error) => warnings.push(w.name)
+  process.on('warning', onWarning)
+  // Toxiproxy's rate is KB/s and may be fractional: 1e-82 KB/s books the next piece eons away.
+  const h = harness({ type: 'bandwidth', rate: 1 })
+  try {
+    h.stage.update({ ...spec({ type: 'bandwidth', rate: 1 }), rate: 1e-79 } as FaultSpec)
+    h.stage.push(Buffer.from('held'))
+    await new Promise((r) => setTimeout(r, 30))
+    assert.equal(h.got.length, 0)
+    assert.deepEqual(warnings, [], 'no TimeoutOverflowWarning: the timer is not re-run every millisecond')
+  } finally {
+    h.stage.remove()
+    process.off('warning', onWarning)
+  }
+  assert.equal(h.bytes(), 'held')
+})

@@ -59,9 +59,17 @@ test('request heads: smuggling vectors and malformed input are refused with the 
     ['GET /a b HTTP/1.1\r\nHost: x\r\n\r\n', 400],
     ['GET / HTTP/2.0\r\nHost: x\r\n\r\n', 400],
     [`GET / HTTP/1.1\r\nHost: x\r\n${'A: b\r\n'.repeat(101)}\r\n`, 431],
+    // Only space and tab are whitespace around a value: NBSP (0xA0), VT and FF are part of it.
+    ['GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\xa0\r\n\r\n', 400],
+    ['GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\xa0\r\n\r\n', 400],
+    ['GET / HTTP/1.1\r\nHost: x\r\nX: a\x0b\r\n\r\n', 400],
   ]
   for (const [text, status] of cases) assert.equal(refused(text), status, JSON.stringify(text))
   assert.equal(refused('GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\n'), 0)
+  assert.deepEqual(req('GET / HTTP/1.1\r\nHost: x\r\nX: \t\xa0v\xa0 \r\n\r\n').fields.values, [
+    'x',
+    '\xa0v\xa0',
+  ])
 })
 
 test('response heads: body framing by method, status, Transfer-Encoding and Content-Length', () => {

@@ -201,3 +201,25 @@ test('client data sent before the upstream connects is not lost', async () => {
   })
   assert.equal(r, 'first second')
 })
+
+test('postgres_client_ssl: refuse answers each SSLRequest with N; bytes before a FIN are not lost', async () => {
+  const e1 = await fixture(echoServer())
+  const port = await freePort()
+  await run({
+    apps: [
+      { name: 'pg', listen: [`127.0.0.1:${port}`], targets: [e1.address], postgres_client_ssl: 'refuse' },
+    ],
+  })
+  const ssl = '0000000804d2162f'
+  const cases: [string, string][] = [
+    [`${ssl}${ssl}41424344454647`, `4e4e41424344454647`],
+    // Fewer bytes than a request, then FIN: they are still the client's data.
+    ['00', '00'],
+    ['0000000804d2', '0000000804d2'],
+    [`${ssl}41`, '4e41'],
+  ]
+  for (const [sent, want] of cases) {
+    const r = await exchange(port, Buffer.from(sent, 'hex'), { host: '127.0.0.1' })
+    assert.equal(r.data.toString('hex'), want, sent)
+  }
+})

@@ -75,6 +75,7 @@ stream_receive_window = 4000000
 initial_rtt = 150
 [system]
 add_forwarded = true
+wait_for_first_attempt = false
 `
   const { config } = loadConfigText(text, '/etc/ptproxy/b.toml')
   const app = config.apps[0]!
@@ -88,6 +89,8 @@ add_forwarded = true
   assert.equal(app.idleTimeout, 3000)
   assert.equal(app.streamWindow, 4_000_000)
   assert.equal(app.addForwarded, true)
+  // Meaningless on a server, but kept as written (and printed, so that it reads back the same).
+  assert.equal(app.waitForFirstAttempt, false)
   assert.match(app.ignored.initial_rtt!, /ignored/)
   assert.equal(config.admin, null)
   assert.throws(
@@ -101,4 +104,14 @@ add_forwarded = true
   assert.deepEqual(again, { ...rest, mapped: {}, quic: { initial_rtt: 150 } })
   assert.match(mapped.max_idle_timeout!, /3000 → transport\.idle_timeout and transport\.connect_timeout/)
   assert.equal(quic.stream_receive_window, 4_000_000)
+})
+
+test("a tunnel server's client-only fields, when set, are printed so that they read back", () => {
+  const text = `apps:
+  - {name: s, kind: tunnel, mode: server, listen: ["[::1]:1024"], origin: "127.0.0.1:1",
+     peer_hostname: p.example, sessions: 1, tls: {cert: /c.pem, key: /c.key}}
+`
+  const { config } = loadConfigText(text, '/x.yaml')
+  const again = loadConfigText(JSON.stringify(toDocument(config)), '/y.json').config
+  assert.deepEqual(again.apps, config.apps)
 })

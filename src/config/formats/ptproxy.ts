@@ -137,6 +137,7 @@ export const ptproxy: Format = {
       .replace(/^apps\[0\]\.peer_hostname/, 'general.peer_hostname')
       .replace(/^apps\[0\]\.peer/, 'general.connect_address')
       .replace(/^apps\[0\]\.tls\./, 'tls.')
+      .replace(/^apps\[0\]\.transport\.quic\./, 'transport.')
       .replace(/^apps\[0\]\.transport\./, 'transport.')
       .replace(/^apps\[0\]\./, 'system.'),
 }
