@@ -7,7 +7,8 @@ export { fc }
 
 /** The seed every property runs with; `FUZZ_SEED=n` replays or explores another sequence. */
 export const seed = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : 42
-const scale = process.env.FUZZ_RUNS ? Number(process.env.FUZZ_RUNS) : 1
+/** How many times the default runs each property makes (`FUZZ_RUNS`, default 1). */
+export const scale = process.env.FUZZ_RUNS ? Number(process.env.FUZZ_RUNS) : 1
 
 /** Each property stops after this long even when runs are left (a bound, not a failure). */
 const timeLimitMs = 8000
