@@ -10,6 +10,7 @@ import type { HttpErrorFault } from '../faults/model.ts'
 import { Pipe } from '../net/pipe.ts'
 import { ByteCount, type Tracked } from '../net/service.ts'
 import { type Framing, framing } from './body.ts'
+import type { HttpContext, HttpSlot } from './context.ts'
 import {
   bareLf,
   canStartRequest,
@@ -24,7 +25,6 @@ import {
 } from './head.ts'
 import type { Pool, UpstreamConn, UpstreamOwner } from './pool.ts'
 import { type CompiledRule, clientHead, pick, upstreamHead } from './rules.ts'
-import type { HttpContext, HttpSlot } from './service.ts'
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 

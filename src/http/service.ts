@@ -12,38 +12,15 @@ import { ConnectionCap, type ListenerContext, type Service, track } from '../net
 import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
 import type { HistogramSeries, Series } from '../observe/series.ts'
+import type { HttpContext, HttpSlot } from './context.ts'
 import { HttpConnection } from './exchange.ts'
 import { Pool } from './pool.ts'
 import { type CompiledRule, compileRules } from './rules.ts'
-
-/** Metric series for one (app, listener) pair. */
-export interface HttpSlot {
-  accepted: Series
-  active: Series
-  rejectedMax: Series
-  bytesIn: Series
-  bytesOut: Series
-  session: HistogramSeries
-}
 
 /** Per rule: request counters by status class (1xx..5xx), resolved on first use; the upstream histogram. */
 interface RuleSlot {
   codes: (Series | null)[]
   upstream: HistogramSeries
-}
-
-/** What a connection needs from its service. */
-export interface HttpContext {
-  readonly spec: HttpAppSpec
-  readonly rules: CompiledRule[]
-  readonly faults: FaultSet
-  readonly log: Logger
-  readonly draining: boolean
-  poolFor(d: Destination): Pool
-  requestFaults(rule: CompiledRule): { error: HttpErrorFault | null; before: number; after: number }
-  observeUpstream(rule: CompiledRule, seconds: number): void
-  countRequest(rule: CompiledRule, status: number): void
-  countRejected(status: number): void
 }
 
 export interface HttpServiceDeps {
