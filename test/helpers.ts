@@ -277,7 +277,8 @@ export async function engine(doc: Record<string, unknown>) {
     ),
   })
   const metrics = createMetrics()
-  const controller = new Controller({ file: null, log, metrics })
+  const { createService } = await import('../src/kinds/registry.ts')
+  const controller = new Controller({ file: null, log, metrics, create: createService })
   await controller.start({ config: normalizeConfigObject({ admin: false, ...doc }) })
   return {
     controller,

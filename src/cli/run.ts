@@ -8,6 +8,7 @@ import type { AppSpec, Config, LogFormat, LogLevel } from '../config/types.ts'
 import { Controller } from '../engine/control.ts'
 import { announceReady, handleSignals } from '../engine/lifecycle.ts'
 import { type ConfigIssue, SluiceError } from '../errors.ts'
+import { createService } from '../kinds/registry.ts'
 import { createLogger, flushLogger, type Logger } from '../observe/logger.ts'
 import { createMetrics } from '../observe/metrics.ts'
 import { notify } from '../observe/notify.ts'
@@ -116,7 +117,14 @@ export async function startEngine(
   const log = opts.log ?? createLogger(first.log)
   const metrics = createMetrics()
   const admin = new AdminServer()
-  const controller = new Controller({ file: opts.file, log, metrics, overrides: opts.overrides, admin })
+  const controller = new Controller({
+    file: opts.file,
+    log,
+    metrics,
+    overrides: opts.overrides,
+    admin,
+    create: createService,
+  })
   admin.bind(controller)
   try {
     await controller.start(initial)

@@ -7,12 +7,13 @@ import { HealthMonitor } from '../balance/health.ts'
 import { checkConfigFiles, loadConfigFile, loadConfigText, readConfigText } from '../config/load.ts'
 import { cloneOverlay, compose, emptyOverlay, type Overlay } from '../config/overlay.ts'
 import { describePlan, isEmpty, plan } from '../config/plan.ts'
-import type { AdminSpec, Config, TcpAppSpec } from '../config/types.ts'
+import type { AdminSpec, Config } from '../config/types.ts'
 import { ConfigError, SluiceError } from '../errors.ts'
 import { DnsCache } from '../net/dns.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
 import { version } from '../version.ts'
+import type { ServiceFactory } from './contract.ts'
 import { Supervisor } from './supervisor.ts'
 
 export type ReloadTrigger = 'start' | 'watch' | 'signal' | 'api'
@@ -39,6 +40,8 @@ export interface ControllerOptions {
   /** Command-line settings that win over the file, applied to every config loaded. */
   overrides?: (c: Config) => Config
   admin?: AdminHook
+  /** Builds the service of each app (src/kinds/registry.ts: the engine knows no kind itself). */
+  create: ServiceFactory
 }
 
 export class Controller {
@@ -71,7 +74,12 @@ export class Controller {
     this.#overrides = opts.overrides ?? ((c) => c)
     this.#admin = opts.admin
     const dnsDefaults = { ttl: 30_000, minTtl: 1000, maxTtl: 3_600_000, negativeTtl: 2000, timeout: 2000 }
-    this.supervisor = new Supervisor({ metrics: opts.metrics, log: opts.log, dns: dnsDefaults })
+    this.supervisor = new Supervisor({
+      metrics: opts.metrics,
+      log: opts.log,
+      dns: dnsDefaults,
+      create: opts.create,
+    })
     // Health checks resolve names with their own cache, as a separate control process would.
     this.health = new HealthMonitor(
       new DnsCache(dnsDefaults),
@@ -253,15 +261,7 @@ export class Controller {
           apps: next.apps.map((a) => ({
             name: a.name,
             listen: this.#boundPorts(a.name),
-            ...(a.kind === 'http'
-              ? { destination: a.destination.url, rules: a.rules.map((r) => r.name) }
-              : a.kind === 'tunnel'
-                ? {
-                    mode: a.mode,
-                    ...(a.peer ? { peer: `${a.peer.host}:${a.peer.port}` } : {}),
-                    ...(a.target ? { origin: `${a.target.host}:${a.target.port}` } : {}),
-                  }
-                : { targets: a.targets.map((t) => t.key), strategy: a.strategy }),
+            ...this.supervisor.services.get(a.name)?.summary(),
           })),
           version,
         },
@@ -334,7 +334,6 @@ export class Controller {
   /** Everything the admin status shows. */
   status() {
     const data = this.supervisor.snapshot()
-    const specs = new Map((this.config?.apps ?? []).map((a) => [a.name, a]))
     return {
       version,
       pid: process.pid,
@@ -345,12 +344,6 @@ export class Controller {
       lastReload: this.lastReload,
       apps: data.apps.map((a) => ({
         ...a,
-        health:
-          a.kind !== 'tcp'
-            ? 'none'
-            : (specs.get(a.name) as TcpAppSpec | undefined)?.health
-              ? 'active'
-              : 'passive',
         targets: a.targets.map((t) => ({ ...t, check: this.health.status(a.name, t.address) })),
       })),
       draining: data.draining,

@@ -1,24 +1,22 @@
 // Process signals: SIGHUP reloads; SIGINT/SIGTERM stop accepting and drain, then exit 0; a second
 // SIGINT/SIGTERM exits at once with 130.
 import { notify, onNotifyError, startWatchdog } from '../observe/notify.ts'
-import { TunnelClientService } from '../tunnel/client.ts'
 import type { Controller } from './control.ts'
 
 /**
- * Tell systemd (when NOTIFY_SOCKET is set) that sluice is ready: at once, or for tunnel clients
- * with wait_for_first_attempt, once their first connection attempts have ended, successful or not.
- * Starts WATCHDOG=1 pings when the unit asks for them.
+ * Tell systemd (when NOTIFY_SOCKET is set) that sluice is ready: once every service says it is
+ * (a tunnel client with wait_for_first_attempt: after its first connection attempts, successful
+ * or not). Starts WATCHDOG=1 pings when the unit asks for them.
  */
 export async function announceReady(controller: Controller): Promise<void> {
   onNotifyError((message) => controller.log.warn(message))
   const services = [...controller.supervisor.services.values()]
-  const clients = services.filter((s): s is TunnelClientService => s instanceof TunnelClientService)
-  const factors = (controller.config?.apps ?? []).flatMap((a) =>
-    a.kind === 'tunnel' ? [a.watchdogFactor] : [],
-  )
+  const factors = services.flatMap((s) => (s.watchdogFactor === undefined ? [] : [s.watchdogFactor]))
   startWatchdog(factors.length ? Math.max(...factors) : 1.5)
-  await Promise.all(clients.filter((c) => c.spec.waitForFirstAttempt).map((c) => c.firstAttempt))
-  const status = clients.length ? undefined : `serving ${controller.config?.apps.length ?? 0} app(s)`
+  await Promise.all(services.map((s) => s.ready?.()))
+  const status = services.some((s) => s.reportsStatus)
+    ? undefined
+    : `serving ${controller.config?.apps.length ?? 0} app(s)`
   await notify(['READY=1', ...(status ? [`STATUS=${status}`] : [])])
 }
 

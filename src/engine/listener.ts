@@ -3,7 +3,8 @@
 import type { Server, Socket } from 'node:net'
 import type { ListenAddress } from '../config/address.ts'
 import { listen } from '../net/listen.ts'
-import type { ListenerContext, Service, Tracked } from '../net/service.ts'
+import type { ListenerContext, Tracked } from '../net/service.ts'
+import type { Service } from './contract.ts'
 
 /** A Set that says when it becomes empty. */
 export class ConnectionSet extends Set<Tracked> {

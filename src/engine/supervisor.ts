@@ -2,29 +2,16 @@
 // the control side, and answers snapshots. It holds no config file, no health checker, no admin:
 // only plans and health updates come in, so it could run in worker processes fed the same plans.
 import type { Plan } from '../config/plan.ts'
-import type { AppSpec, DnsSpec, HttpAppSpec, TcpAppSpec, TunnelAppSpec } from '../config/types.ts'
+import type { DnsSpec } from '../config/types.ts'
 import { SluiceError } from '../errors.ts'
 import type { FaultStatus } from '../faults/faultset.ts'
-import { HttpService } from '../http/service.ts'
 import { DnsCache } from '../net/dns.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
-import { TcpService } from '../tcp/service.ts'
-import { TunnelClientService } from '../tunnel/client.ts'
-import { TunnelServerService } from '../tunnel/server.ts'
+import type { KindStatus, Service, ServiceFactory } from './contract.ts'
 import { Listener } from './listener.ts'
 
-export interface TargetSnapshot {
-  address: string
-  weight: number
-  up: boolean
-  checkedUp: boolean
-  ejectedForMs: number
-  activeConnections: number
-  totalConnections: number
-  lastError: string | null
-  lastErrorAt: string | null
-}
+export type { DestinationSnapshot, TargetSnapshot } from './contract.ts'
 
 export interface ListenerSnapshot {
   address: string
@@ -33,33 +20,16 @@ export interface ListenerSnapshot {
   activeConnections: number
 }
 
-export interface DestinationSnapshot {
-  destination: string
-  open: number
-  idle: number
-  busy: number
-  waiting: number
-}
-
-export interface AppSnapshot {
+/** An app in /status: what every app has, then its kind's part. */
+export type AppSnapshot = {
   name: string
-  kind: 'tcp' | 'http' | 'tunnel'
   enabled: boolean
   origin: 'config' | 'api'
-  strategy: string
   activeConnections: number
   maxConnections: number
   listeners: ListenerSnapshot[]
-  targets: TargetSnapshot[]
-  /** http apps: upstream pools by destination. */
-  destinations?: DestinationSnapshot[]
-  /** tunnel apps: client or server, and the sessions. */
-  mode?: 'client' | 'server'
-  sessions?: unknown[]
   faults: FaultStatus[]
-}
-
-type AnyService = TcpService | HttpService | TunnelClientService | TunnelServerService
+} & KindStatus
 
 export interface DataSnapshot {
   apps: AppSnapshot[]
@@ -69,15 +39,17 @@ export interface DataSnapshot {
 /** Holds listeners and services; changes only through `apply(plan)`. */
 export class Supervisor {
   readonly listeners = new Map<string, Listener>()
-  readonly services = new Map<string, AnyService>()
+  readonly services = new Map<string, Service>()
   readonly dns: DnsCache
   readonly #draining = new Set<Listener>()
   readonly #metrics: Metrics
   readonly #log: Logger
+  readonly #create: ServiceFactory
 
-  constructor(deps: { metrics: Metrics; log: Logger; dns: DnsSpec }) {
+  constructor(deps: { metrics: Metrics; log: Logger; dns: DnsSpec; create: ServiceFactory }) {
     this.#metrics = deps.metrics
     this.#log = deps.log
+    this.#create = deps.create
     this.dns = new DnsCache(deps.dns, {
       stale: (host, err) =>
         this.#log.warn({ host, error: err.message }, 'DNS refresh failed; serving the last answer'),
@@ -94,20 +66,13 @@ export class Supervisor {
   async apply(plan: Plan): Promise<{ warnings: string[] }> {
     this.dns.configure(plan.dns)
     const deps = { metrics: this.#metrics, dns: this.dns, log: this.#log, runDuration: plan.runDuration }
-    const fresh = new Map<string, AnyService>()
-    const create = (spec: AppSpec): AnyService => {
-      if (spec.kind === 'http') return new HttpService(spec, deps)
-      if (spec.kind === 'tunnel')
-        return spec.mode === 'client'
-          ? new TunnelClientService(spec, deps)
-          : new TunnelServerService(spec, deps)
-      return new TcpService(spec, deps)
-    }
+    const fresh = new Map<string, Service>()
     for (const spec of plan.upsert) {
       const existing = this.services.get(spec.name)
-      // A change of kind replaces the service; its connections drain with their listeners.
-      if (!existing || existing.spec.kind !== spec.kind || !sameMode(existing.spec, spec))
-        fresh.set(spec.name, create(spec))
+      // A change of kind (or one the service cannot take) replaces the service; its connections
+      // drain with their listeners.
+      if (!existing || existing.spec.kind !== spec.kind || existing.replacedBy?.(spec))
+        fresh.set(spec.name, this.#create(spec, deps))
     }
     const bound: Listener[] = []
     try {
@@ -130,12 +95,7 @@ export class Supervisor {
         this.services.get(spec.name)?.close()
         this.services.set(spec.name, replacement)
         for (const l of this.listeners.values()) if (l.app === spec.name) l.attach(replacement, spec.name)
-      } else {
-        const existing = this.services.get(spec.name)!
-        if (existing instanceof HttpService) existing.update(spec as HttpAppSpec, plan.runDuration)
-        else if (existing instanceof TcpService) existing.update(spec as TcpAppSpec, plan.runDuration)
-        else existing.update(spec as TunnelAppSpec)
-      }
+      } else this.services.get(spec.name)!.update(spec, plan.runDuration)
     }
     for (const l of bound) {
       this.listeners.set(l.key, l)
@@ -154,10 +114,7 @@ export class Supervisor {
       this.services.delete(name)
     }
     const hosts = new Set<string>()
-    for (const s of this.services.values()) {
-      if (s instanceof TcpService) for (const t of s.spec.targets) hosts.add(t.host)
-      else if (s instanceof HttpService) for (const r of s.rules) hosts.add(r.destination.host)
-    }
+    for (const s of this.services.values()) for (const h of s.hosts()) hosts.add(h)
     this.dns.retain(hosts)
     this.dns.prefetch(hosts)
 
@@ -209,14 +166,13 @@ export class Supervisor {
 
   /** Active health result from the control side. */
   setTargetHealth(app: string, target: string, up: boolean): void {
-    const s = this.services.get(app)
-    if (s instanceof TcpService) s.upstream.setChecked(target, up)
+    this.services.get(app)?.setTargetHealth?.(target, up)
   }
 
   /** Stop accepting everywhere, then wait for connections to end (up to `deadline` ms). */
   async shutdown(deadline: number, closed: () => void = () => {}): Promise<boolean> {
     const all = [...this.listeners.values(), ...this.#draining]
-    for (const s of this.services.values()) if (s instanceof HttpService) s.draining = true
+    for (const s of this.services.values()) s.startDraining?.()
     for (const l of this.listeners.values()) l.stopAccepting()
     this.listeners.clear()
     closed()
@@ -228,8 +184,7 @@ export class Supervisor {
 
   /** Re-read the files apps use but the config does not hold (tunnel certificates): a reload picks up rotated ones. */
   refreshFiles(): void {
-    for (const s of this.services.values())
-      if (s instanceof TunnelClientService || s instanceof TunnelServerService) s.update(s.spec)
+    for (const s of this.services.values()) s.refreshFiles?.()
   }
 
   snapshot(now = Date.now()): DataSnapshot {
@@ -246,78 +201,24 @@ export class Supervisor {
       activeConnections: l.conns.size,
     })
     return {
-      apps: [...this.services.values()].map((s) => {
-        const common = {
-          name: s.name,
-          enabled: s.spec.enabled,
-          origin: s.spec.origin,
-          activeConnections: s.active,
-          maxConnections: s.spec.maxConnections,
-          listeners: (byApp.get(s.name) ?? []).map(ls),
-          faults: 'faults' in s ? s.faults.status() : [],
-        }
-        if (s instanceof TunnelClientService || s instanceof TunnelServerService)
-          return {
-            ...common,
-            kind: 'tunnel' as const,
-            mode: s.spec.mode,
-            strategy: 'least-streams',
-            targets: [],
-            sessions: s.sessions(),
-          }
-        if (s instanceof HttpService)
-          return {
-            ...common,
-            kind: 'http' as const,
-            strategy: 'header',
-            targets: [],
-            destinations: s.destinations(),
-          }
-        return {
-          ...common,
-          kind: 'tcp' as const,
-          strategy: s.spec.strategy,
-          targets: s.upstream.targets.map((t) => ({
-            address: t.key,
-            weight: t.weight,
-            up: t.isUp(now),
-            checkedUp: t.checkedUp,
-            ejectedForMs: Math.max(0, t.ejectedUntil - now),
-            activeConnections: t.active,
-            totalConnections: t.total,
-            lastError: t.lastError,
-            lastErrorAt: t.lastErrorAt ? new Date(t.lastErrorAt).toISOString() : null,
-          })),
-        }
-      }),
+      apps: [...this.services.values()].map((s) => ({
+        name: s.name,
+        enabled: s.spec.enabled,
+        origin: s.spec.origin,
+        activeConnections: s.active,
+        maxConnections: s.spec.maxConnections,
+        listeners: (byApp.get(s.name) ?? []).map(ls),
+        faults: s.faultStatus(),
+        ...s.status(now),
+      })),
       draining: [...this.#draining].map((l) => ({ ...ls(l), app: l.app })),
     }
   }
 
-  /** Bring live values (bytes of open connections, target state) into the metrics before a scrape. */
+  /** Bring live values (bytes of open connections, each service's own) into the metrics before a scrape. */
   #scrape(): void {
-    const now = Date.now()
     for (const l of this.listeners.values()) for (const c of l.conns) c.flushBytes()
     for (const l of this.#draining) for (const c of l.conns) c.flushBytes()
-    for (const s of this.services.values()) {
-      if (s instanceof HttpService) {
-        s.scrape()
-        continue
-      }
-      if (!(s instanceof TcpService)) {
-        if (s instanceof TunnelServerService) s.sessions()
-        continue
-      }
-      for (const t of s.upstream.targets) {
-        const labels = { app: s.name, target: t.key }
-        this.#metrics.targetUp.series(labels).value = t.isUp(now) ? 1 : 0
-        this.#metrics.targetActive.series(labels).value = t.active
-      }
-    }
+    for (const s of this.services.values()) s.scrape?.()
   }
-}
-
-/** A tunnel that changes between client and server is a different service. */
-function sameMode(a: AppSpec, b: AppSpec): boolean {
-  return a.kind !== 'tunnel' || b.kind !== 'tunnel' || a.mode === b.mode
 }

@@ -3,12 +3,13 @@
 // this object, so a reload's new rules apply to the next request of every open connection.
 import type { Socket } from 'node:net'
 import type { Destination, HttpAppSpec } from '../config/types.ts'
+import type { KindStatus, Service, ServiceDeps } from '../engine/contract.ts'
 import { FaultSet, type FaultSetSpec } from '../faults/faultset.ts'
 import type { HttpErrorFault, LatencyFault } from '../faults/model.ts'
 import { sampleDelay } from '../faults/random.ts'
 import { type DialTls, dialTls } from '../net/dial.ts'
 import type { DnsCache } from '../net/dns.ts'
-import { ConnectionCap, type ListenerContext, type Service, track } from '../net/service.ts'
+import { ConnectionCap, type ListenerContext, track } from '../net/service.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
 import type { HistogramSeries, Series } from '../observe/series.ts'
@@ -23,16 +24,11 @@ interface RuleSlot {
   upstream: HistogramSeries
 }
 
-export interface HttpServiceDeps {
-  metrics: Metrics
-  dns: DnsCache
-  log: Logger
-  runDuration: number | null
-}
+export type HttpServiceDeps = ServiceDeps
 
 const ruleScope = (name: string) => `rule:${name}`
 
-export class HttpService implements Service, HttpContext {
+export class HttpService implements Service<HttpAppSpec>, HttpContext {
   readonly name: string
   spec: HttpAppSpec
   rules: CompiledRule[] = []
@@ -235,6 +231,32 @@ export class HttpService implements Service, HttpContext {
       busy: p.busy,
       waiting: p.queued,
     }))
+  }
+
+  status(): KindStatus {
+    return {
+      kind: 'http',
+      strategy: 'header',
+      health: 'none',
+      targets: [],
+      destinations: this.destinations(),
+    }
+  }
+
+  faultStatus() {
+    return this.faults.status()
+  }
+
+  hosts(): string[] {
+    return this.rules.map((r) => r.destination.host)
+  }
+
+  summary(): Record<string, unknown> {
+    return { destination: this.spec.destination.url, rules: this.spec.rules.map((r) => r.name) }
+  }
+
+  startDraining(): void {
+    this.draining = true
   }
 
   close(): void {

@@ -1,4 +1,5 @@
-// What a listener hands an accepted socket to, whatever the service (tcp now; http and tunnel later).
+// What services share below the engine: the listener as they see it, the connections it tracks,
+// byte counting, and the max_connections cap. The service contract itself is engine/contract.ts.
 import type { Socket } from 'node:net'
 import type { Logger } from '../observe/logger.ts'
 import type { Series } from '../observe/series.ts'
@@ -21,16 +22,6 @@ export interface ListenerContext {
   readonly key: string
   readonly conns: Set<Tracked>
   slot: unknown
-}
-
-/** Handles the connections of one app. */
-export interface Service {
-  readonly name: string
-  /** Prepare the per-listener slot (metrics children) when a listener starts serving this app. */
-  attach(listener: ListenerContext): void
-  handle(socket: Socket, listener: ListenerContext): void
-  /** The app was removed: release what it holds (metric series); its connections drain with their listeners. */
-  close(): void
 }
 
 /** A client socket's bytes since the last flush, added to the listener's counters. */

@@ -4,13 +4,14 @@
 import type { Socket } from 'node:net'
 import { type Target, Upstream } from '../balance/upstream.ts'
 import type { TargetSpec, TcpAppSpec } from '../config/types.ts'
+import type { KindStatus, Service, ServiceDeps } from '../engine/contract.ts'
 import { ConnectError } from '../errors.ts'
 import { ConnectionFaults } from '../faults/connection.ts'
 import { FaultSet, type FaultSetSpec } from '../faults/faultset.ts'
 import { connectTime, type DialTls, dial, dialTls } from '../net/dial.ts'
 import type { DnsCache } from '../net/dns.ts'
 import { Pipe } from '../net/pipe.ts'
-import { ByteCount, ConnectionCap, type ListenerContext, type Service, type Tracked } from '../net/service.ts'
+import { ByteCount, ConnectionCap, type ListenerContext, type Tracked } from '../net/service.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
 import type { HistogramSeries, Series } from '../observe/series.ts'
@@ -69,16 +70,10 @@ class TcpConnection implements Tracked {
   }
 }
 
-export interface TcpServiceDeps {
-  metrics: Metrics
-  dns: DnsCache
-  log: Logger
-  /** Total run time for percentage schedules (`sluice proxy --duration`), else null. */
-  runDuration: number | null
-}
+export type TcpServiceDeps = ServiceDeps
 
 /** Balances one tcp app's connections over its targets. */
-export class TcpService implements Service {
+export class TcpService implements Service<TcpAppSpec> {
   readonly name: string
   spec: TcpAppSpec
   readonly upstream: Upstream
@@ -334,6 +329,50 @@ export class TcpService implements Service {
     conn.slot.active.value--
     this.#metrics.sessionSeconds.observe(conn.slot.session, (performance.now() - conn.started) / 1000)
     conn.listener.conns.delete(conn)
+  }
+
+  status(now: number): KindStatus {
+    return {
+      kind: 'tcp',
+      strategy: this.spec.strategy,
+      health: this.spec.health ? 'active' : 'passive',
+      targets: this.upstream.targets.map((t) => ({
+        address: t.key,
+        weight: t.weight,
+        up: t.isUp(now),
+        checkedUp: t.checkedUp,
+        ejectedForMs: Math.max(0, t.ejectedUntil - now),
+        activeConnections: t.active,
+        totalConnections: t.total,
+        lastError: t.lastError,
+        lastErrorAt: t.lastErrorAt ? new Date(t.lastErrorAt).toISOString() : null,
+      })),
+    }
+  }
+
+  faultStatus() {
+    return this.faults.status()
+  }
+
+  hosts(): string[] {
+    return this.spec.targets.map((t) => t.host)
+  }
+
+  summary(): Record<string, unknown> {
+    return { targets: this.spec.targets.map((t) => t.key), strategy: this.spec.strategy }
+  }
+
+  scrape(): void {
+    const now = Date.now()
+    for (const t of this.upstream.targets) {
+      const labels = { app: this.name, target: t.key }
+      this.#metrics.targetUp.series(labels).value = t.isUp(now) ? 1 : 0
+      this.#metrics.targetActive.series(labels).value = t.active
+    }
+  }
+
+  setTargetHealth(target: string, up: boolean): void {
+    this.upstream.setChecked(target, up)
   }
 
   close(): void {

@@ -7,9 +7,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2'
 import type { Socket } from 'node:net'
+import { joinHostPort } from '../config/address.ts'
 import type { TunnelAppSpec } from '../config/types.ts'
+import type { KindStatus, Service } from '../engine/contract.ts'
 import type { ErrorCode } from '../errors.ts'
-import type { ListenerContext, Service, Tracked } from '../net/service.ts'
+import type { ListenerContext, Tracked } from '../net/service.ts'
 import { ByteCount, track } from '../net/service.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
@@ -121,7 +123,7 @@ function responseFields(h: IncomingHttpHeaders): string[] {
   return raw
 }
 
-export class TunnelClientService implements Service {
+export class TunnelClientService implements Service<TunnelAppSpec> {
   readonly name: string
   spec: TunnelAppSpec
   readonly log: Logger
@@ -743,6 +745,52 @@ export class TunnelClientService implements Service {
       else s.close()
     }
     this.#stats.sessionsUp.value = 0
+  }
+
+  status(): KindStatus {
+    return {
+      kind: 'tunnel',
+      mode: 'client',
+      strategy: 'least-streams',
+      health: 'none',
+      targets: [],
+      sessions: this.sessions(),
+    }
+  }
+
+  faultStatus() {
+    return []
+  }
+
+  hosts(): string[] {
+    return []
+  }
+
+  summary(): Record<string, unknown> {
+    return {
+      mode: 'client',
+      ...(this.spec.peer ? { peer: joinHostPort(this.spec.peer.host, this.spec.peer.port) } : {}),
+    }
+  }
+
+  replacedBy(next: TunnelAppSpec): boolean {
+    return next.mode !== this.spec.mode
+  }
+
+  refreshFiles(): void {
+    this.update(this.spec)
+  }
+
+  /** With wait_for_first_attempt, READY=1 waits for the first attempts to end, successful or not. */
+  ready(): Promise<void> {
+    return this.spec.waitForFirstAttempt ? this.firstAttempt : Promise.resolve()
+  }
+
+  /** It sets STATUS= itself (sessions up or why not). */
+  readonly reportsStatus = true
+
+  get watchdogFactor(): number {
+    return this.spec.watchdogFactor
   }
 
   close(): void {

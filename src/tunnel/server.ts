@@ -10,9 +10,11 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2'
 import type { Socket } from 'node:net'
+import { joinHostPort } from '../config/address.ts'
 import type { TunnelAppSpec } from '../config/types.ts'
+import type { KindStatus, Service } from '../engine/contract.ts'
 import type { ErrorCode } from '../errors.ts'
-import { type ListenerContext, type Service, type Tracked, track } from '../net/service.ts'
+import { type ListenerContext, type Tracked, track } from '../net/service.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
 import type { Series } from '../observe/series.ts'
@@ -80,7 +82,7 @@ function responseHeaders(res: IncomingMessage): OutgoingHttpHeaders {
   return out
 }
 
-export class TunnelServerService implements Service {
+export class TunnelServerService implements Service<TunnelAppSpec> {
   readonly name: string
   spec: TunnelAppSpec
   readonly log: Logger
@@ -377,6 +379,49 @@ export class TunnelServerService implements Service {
     }))
     this.#stats.sessionsUp.value = out.length
     return out
+  }
+
+  status(): KindStatus {
+    return {
+      kind: 'tunnel',
+      mode: 'server',
+      strategy: 'least-streams',
+      health: 'none',
+      targets: [],
+      sessions: this.sessions(),
+    }
+  }
+
+  faultStatus() {
+    return []
+  }
+
+  hosts(): string[] {
+    return []
+  }
+
+  summary(): Record<string, unknown> {
+    return {
+      mode: 'server',
+      ...(this.spec.target ? { origin: joinHostPort(this.spec.target.host, this.spec.target.port) } : {}),
+    }
+  }
+
+  /** The sessions gauge is brought up to date by sessions(). */
+  scrape(): void {
+    this.sessions()
+  }
+
+  replacedBy(next: TunnelAppSpec): boolean {
+    return next.mode !== this.spec.mode
+  }
+
+  refreshFiles(): void {
+    this.update(this.spec)
+  }
+
+  get watchdogFactor(): number {
+    return this.spec.watchdogFactor
   }
 
   close(): void {
