@@ -101,6 +101,21 @@ test('T21b: enabled omitted or null (as the Ruby client sends it) creates an ena
   assert.equal((await api('GET', '/proxies/t21-bad')).status, 404, 'nothing was created')
 })
 
+test('T21d: a proxy created disabled says so and does not listen; enabled, it listens on the address it reported', async () => {
+  const r = await api('POST', '/proxies', { name: 't21d', listen: '127.0.0.1:0', upstream, enabled: false })
+  assert.equal(r.status, 201)
+  assert.equal(r.body.enabled, false)
+  const port = portOf(r.body.listen)
+  assert.ok(await refused(port), 'nothing listens while disabled')
+  const status = await api('GET', '/status')
+  const app = status.body.apps.find((a: { name: string }) => a.name === 't21d')
+  assert.equal(app.enabled, false)
+  assert.deepEqual(app.listeners, [], '/status shows no listener for it')
+  const on = await api('POST', '/proxies/t21d', { enabled: true })
+  assert.equal(on.body.listen, r.body.listen)
+  assert.equal((await exchange(port, 't21d')).data.toString(), 't21d')
+})
+
 test('T21c: null toxic fields (name, stream, toxicity, attributes, one attribute) take the defaults, as in Toxiproxy', async () => {
   const p = await api('POST', '/proxies', { name: 't21c', listen: '127.0.0.1:0', upstream })
   assert.equal(p.status, 201)
