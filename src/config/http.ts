@@ -4,10 +4,10 @@
 import * as v from 'valibot'
 import type { ConfigIssue } from '../errors.ts'
 import { httpFaultTypes } from '../faults/model.ts'
-import { hasControl } from '../http/head.ts'
 import { joinHostPort, parseListenList } from './address.ts'
 import { parseAt, parseFaults, tlsSpec } from './faultlist.ts'
 import { duration, faultList, int, listenEntry, optionalDuration, str, strict, typeName } from './schema.ts'
+import { hasControl } from './text.ts'
 import type { Destination, HeaderEdit, HeaderMatch, HttpAppSpec, HttpRuleSpec, TlsSpec } from './types.ts'
 import { parseSize } from './units.ts'
 

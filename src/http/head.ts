@@ -3,6 +3,11 @@
 // decided here, so that request smuggling (conflicting Content-Length / Transfer-Encoding) is
 // refused before anything is forwarded. Pure functions: no sockets.
 
+import { hasControl } from '../config/text.ts'
+
+// The fuzz tests and others read it from here, beside the parser that uses it.
+export { hasControl }
+
 /** Where the head ends in `buf` (the index after CRLFCRLF), or -1; `from` skips bytes already searched. */
 export function headEnd(buf: Buffer, from = 0): number {
   const i = buf.indexOf('\r\n\r\n', from > 3 ? from - 3 : 0, 'latin1')
@@ -62,14 +67,6 @@ export interface HeadLimits {
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([!-~]+) HTTP\/1\.([01])$/
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\r\n]*))?$/
-/** Whether a field value has a control character (NUL, CR, LF, …; tab is allowed). */
-export function hasControl(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i)
-    if ((c < 32 && c !== 9) || c === 127) return true
-  }
-  return false
-}
 const DIGITS = /^\d{1,15}$/
 
 /**

@@ -1,9 +1,9 @@
 // The sidecar HTTP dispatcher's YAML: {key, destination, rewrites: {VALUE: {destination?, patch: [{key, val}]}}}.
 // The listen port is not in the file: SIDECAR_PORT, else 5000 (sluice's --listen wins over both).
 import * as v from 'valibot'
-import { hasControl } from '../../http/head.ts'
 import { parseDestination } from '../http.ts'
 import { strict } from '../schema.ts'
+import { hasControl } from '../text.ts'
 import type { Format } from './format.ts'
 
 const url = v.pipe(

@@ -3,8 +3,8 @@
 // a file that cannot be used is named with its field before anything runs on it.
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import type { Config, TunnelAppSpec } from '../config/types.ts'
 import type { ConfigIssue } from '../errors.ts'
+import type { Config, TunnelAppSpec } from './types.ts'
 
 /** The file's bytes, or why it cannot be had. */
 function read(file: string): Buffer | string {
