@@ -7,29 +7,14 @@ import type { AddressInfo } from 'node:net'
 import { joinHostPort } from '../config/address.ts'
 import type { AdminSpec } from '../config/types.ts'
 import type { AdminHook, Controller } from '../engine/control.ts'
-import { ConfigError, SluiceError } from '../errors.ts'
+import { ConfigError, httpStatus, SluiceError } from '../errors.ts'
 import { registerFaultRoutes } from './faults.ts'
 import { json, Router, readJson, send } from './http.ts'
 import { registerToxiproxyRoutes } from './toxiproxy.ts'
 
-/** HTTP status for an error code. */
+/** HTTP status for an error: the registry's (errors.ts), 500 for an error without one. */
 export function statusFor(err: unknown): number {
-  const code = (err as SluiceError).code
-  switch (code) {
-    case 'ERR_BAD_REQUEST':
-    case 'ERR_FAULT_INVALID':
-    case 'ERR_CONFIG_INVALID':
-    case 'ERR_CONFIG_PARSE':
-      return 400
-    case 'ERR_ADMIN_UNAUTHORIZED':
-      return 401
-    case 'ERR_NOT_FOUND':
-      return 404
-    case 'ERR_CONFLICT':
-      return 409
-    default:
-      return 500
-  }
+  return httpStatus(String((err as SluiceError).code)) ?? 500
 }
 
 /** The error body: Toxiproxy's {error, status}, plus sluice's code and, for config problems, the issues. */

@@ -359,10 +359,7 @@ async function binding<T>(p: Promise<T>): Promise<T> {
   try {
     return await p
   } catch (err) {
-    if (
-      err instanceof ConfigError &&
-      err.issues.some((i) => /used by two apps|also used by app/.test(i.message))
-    ) {
+    if (err instanceof ConfigError && err.issues.some((i) => i.code === 'ERR_LISTEN')) {
       throw new SluiceError('ERR_LISTEN', `listen tcp: ${err.issues.map((i) => i.message).join('; ')}`, {
         cause: err,
       })

@@ -265,6 +265,7 @@ export function crossCheck(config: Config): ConfigIssue[] {
         const same = clash.app === app.name
         issues.push({
           path,
+          code: 'ERR_LISTEN',
           message: same
             ? `port ${addr.port} (${addr.key}) is listed twice in app "${app.name}" (also ${clash.path})`
             : `port ${addr.port} (${addr.key}) is used by two apps: "${clash.app}" (${clash.path}) and "${app.name}" (${path})`,
@@ -279,6 +280,7 @@ export function crossCheck(config: Config): ConfigIssue[] {
     if (clash) {
       issues.push({
         path: 'admin',
+        code: 'ERR_LISTEN',
         message: `the admin port ${config.admin.port} is also used by app "${clash.app}" (${clash.path})`,
       })
     }

@@ -165,6 +165,13 @@ test('T22: errors have Toxiproxy codes and messages', async () => {
   const busy = await api('POST', '/proxies', { name: 't22b', listen: `127.0.0.1:${busyPort}`, upstream })
   assert.equal(busy.status, 500)
   assert.match(busy.body.error, new RegExp(`127\\.0\\.0\\.1:${busyPort}.*already in use`))
+  // A port another proxy holds: a bind error in Toxiproxy's terms too (500, ERR_LISTEN), told apart
+  // from other config problems by the issue's code, not its wording.
+  const first = await api('GET', '/proxies/t22')
+  const twice = await api('POST', '/proxies', { name: 't22c', listen: first.body.listen, upstream })
+  assert.equal(twice.status, 500)
+  assert.equal(twice.body.code, 'ERR_LISTEN')
+  assert.match(twice.body.error, /^listen tcp: /)
   const gone = await api('DELETE', '/proxies/nope')
   assert.equal(gone.status, 404)
   assert.deepEqual(

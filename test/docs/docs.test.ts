@@ -8,7 +8,7 @@ import { stringify } from 'yaml'
 import { runHelp } from '../../src/cli/run.ts'
 import { loadConfigFile, loadConfigText } from '../../src/config/load.ts'
 import { toDocument } from '../../src/config/print.ts'
-import { codes } from '../../src/errors.ts'
+import { codes, registry } from '../../src/errors.ts'
 import { createMetrics } from '../../src/observe/metrics.ts'
 import { root } from '../helpers.ts'
 
@@ -34,6 +34,17 @@ test('docs/errors.md lists exactly the error codes the code defines', () => {
   const doc = readFileSync(join(root, 'docs', 'errors.md'), 'utf8')
   const documented = new Set([...doc.matchAll(/`(ERR_[A-Z_]+)`/g)].map((m) => m[1]!))
   assert.deepEqual([...documented].sort(), Object.keys(codes).sort())
+})
+
+test("docs/errors.md gives each code's HTTP status as the registry has it", () => {
+  const doc = readFileSync(join(root, 'docs', 'errors.md'), 'utf8')
+  const wrong: string[] = []
+  for (const [code, e] of Object.entries(registry)) {
+    if (!('status' in e)) continue
+    const row = doc.split('\n').find((l) => l.startsWith(`| \`${code}\``)) ?? ''
+    if (!new RegExp(`\\b${e.status}\\b`).test(row)) wrong.push(`${code} (${e.status})`)
+  }
+  assert.deepEqual(wrong, [], 'rows that do not give the status')
 })
 
 test('the README metric table matches the metrics sluice exports', async () => {
