@@ -71,24 +71,43 @@ function view(c: Controller, app: AppSpec) {
   }
 }
 
+/** Add one fault (a native fault document) to an app, live; ERR_FAULT_INVALID, ERR_CONFLICT, ERR_NOT_FOUND. */
+export async function addFault(c: Controller, appName: string, doc: unknown): Promise<FaultSpec> {
+  const { value } = await c.change((overlay, config) => {
+    const app = findApp(config, appName)
+    const fault = parseFaultOrThrow(doc, config.runDuration)
+    checkKind(app, fault)
+    if (app.faults.some((f) => f.name === fault.name)) {
+      throw new SluiceError('ERR_CONFLICT', `app "${app.name}" already has a fault named "${fault.name}"`)
+    }
+    setFaults(overlay, app, [...app.faults, fault])
+    return fault
+  })
+  return value
+}
+
+/** Remove one fault from an app, live; ERR_NOT_FOUND when there is none of that name. */
+export async function removeFault(c: Controller, appName: string, name: string): Promise<void> {
+  await c.change((overlay, config) => {
+    const app = findApp(config, appName)
+    if (!app.faults.some((f) => f.name === name)) {
+      throw new SluiceError('ERR_NOT_FOUND', `app "${app.name}" has no fault named "${name}"`)
+    }
+    setFaults(
+      overlay,
+      app,
+      app.faults.filter((f) => f.name !== name),
+    )
+  })
+}
+
 export function registerFaultRoutes(router: Router, c: Controller): void {
   router.add('GET', '/apps/:app/faults', ({ res, params }) => {
     json(res, 200, view(c, findApp(c.config!, params.app!)))
   })
 
   router.add('POST', '/apps/:app/faults', async ({ res, params, json: body }) => {
-    const doc = await body()
-    const { value } = await c.change((overlay, config) => {
-      const app = findApp(config, params.app!)
-      const fault = parseFaultOrThrow(doc, config.runDuration)
-      checkKind(app, fault)
-      if (app.faults.some((f) => f.name === fault.name)) {
-        throw new SluiceError('ERR_CONFLICT', `app "${app.name}" already has a fault named "${fault.name}"`)
-      }
-      setFaults(overlay, app, [...app.faults, fault])
-      return fault
-    })
-    json(res, 201, faultDocument(value))
+    json(res, 201, faultDocument(await addFault(c, params.app!, await body())))
   })
 
   router.add('PATCH', '/apps/:app/faults/:name', async ({ res, params, json: body }) => {
@@ -113,17 +132,7 @@ export function registerFaultRoutes(router: Router, c: Controller): void {
   })
 
   router.add('DELETE', '/apps/:app/faults/:name', async ({ res, params }) => {
-    await c.change((overlay, config) => {
-      const app = findApp(config, params.app!)
-      if (!app.faults.some((f) => f.name === params.name)) {
-        throw new SluiceError('ERR_NOT_FOUND', `app "${app.name}" has no fault named "${params.name}"`)
-      }
-      setFaults(
-        overlay,
-        app,
-        app.faults.filter((f) => f.name !== params.name),
-      )
-    })
+    await removeFault(c, params.app!, params.name!)
     noContent(res)
   })
 

@@ -2,13 +2,14 @@
 // two balanced apps in front of them, shows a few connections going through, then stays up for
 // the user to try with nc and curl.
 import { request } from 'node:http'
+import { startEngine } from '../api/engine.ts'
 import { normalizeConfigObject } from '../config/normalize.ts'
 import { createLogger } from '../observe/logger.ts'
 import { balancer } from '../testkit/client.ts'
 import { type Fixture, httpOrigin, identServer } from '../testkit/fixtures.ts'
 import { freePort, preferPort } from '../testkit/ports.ts'
 import { parse } from './args.ts'
-import { overrides, startEngine } from './run.ts'
+import { overrides } from './run.ts'
 
 export const demoHelp = `Usage: sluice demo [--once] [--log-level LEVEL]
 

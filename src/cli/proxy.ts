@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { resolve } from 'node:path'
+import { startEngine } from '../api/engine.ts'
 import { type Mapping, mappingGrammar, type Protocol, parseMapping, tlsProtocols } from '../config/mapping.ts'
 import { normalizeConfigObject } from '../config/normalize.ts'
 import { maxDuration, parseDuration, plainNumber } from '../config/units.ts'
@@ -12,7 +13,7 @@ import type { FaultDirection } from '../faults/model.ts'
 import { parseSchedule, resolveSchedule } from '../faults/schedule.ts'
 import { flushLogger } from '../observe/logger.ts'
 import { exitCode, parse, printError } from './args.ts'
-import { handleRunningSignals, overrides, startEngine } from './run.ts'
+import { handleRunningSignals, overrides } from './run.ts'
 
 export const proxyHelp = `Usage: sluice proxy --proxy MAPPING [--proxy MAPPING ...] [fault flags] [options]
 

@@ -1,16 +1,14 @@
 // `sluice run`: load the config, start the engine, the admin API and the file watcher, then serve
 // until a signal. Also the wiring the demo reuses.
-import { AdminServer } from '../admin/server.ts'
+
+import { type Running, startEngine } from '../api/engine.ts'
 import { type ListenAddress, parseListen } from '../config/address.ts'
 import { configFile, configLookup, loadConfigFile } from '../config/load.ts'
 import { parseAdmin } from '../config/normalize.ts'
 import type { AppSpec, Config, LogFormat, LogLevel } from '../config/types.ts'
-import { Controller } from '../engine/control.ts'
 import { announceReady, handleSignals } from '../engine/lifecycle.ts'
 import { type ConfigIssue, SluiceError } from '../errors.ts'
-import { createService } from '../kinds/registry.ts'
 import { createLogger, flushLogger, type Logger } from '../observe/logger.ts'
-import { createMetrics } from '../observe/metrics.ts'
 import { notify } from '../observe/notify.ts'
 import { exitCode, parse, printError } from './args.ts'
 
@@ -87,13 +85,6 @@ function withListen(apps: AppSpec[], listen: ListenAddress): AppSpec[] {
   return [{ ...apps[0]!, listen: [listen] }]
 }
 
-export interface Running {
-  controller: Controller
-  admin: AdminServer
-  log: Logger
-  stop(): Promise<void>
-}
-
 /** Signals end the engine the same way for every command: drain, close the admin API, flush logs. */
 export function handleRunningSignals({ controller, admin, log }: Running): () => void {
   let exiting = false
@@ -106,42 +97,6 @@ export function handleRunningSignals({ controller, admin, log }: Running): () =>
       void flushLogger(log).then(() => process.exit(code))
     },
   })
-}
-
-/** Build and start the engine for `config`; on failure nothing stays bound. */
-export async function startEngine(
-  initial: { config: Config; text?: string },
-  opts: { file: string | null; overrides: (c: Config) => Config; log?: Logger },
-): Promise<Running> {
-  const first = opts.overrides(initial.config)
-  const log = opts.log ?? createLogger(first.log)
-  const metrics = createMetrics()
-  const admin = new AdminServer()
-  const controller = new Controller({
-    file: opts.file,
-    log,
-    metrics,
-    overrides: opts.overrides,
-    admin,
-    create: createService,
-  })
-  admin.bind(controller)
-  try {
-    await controller.start(initial)
-  } catch (err) {
-    await controller.supervisor.shutdown(0)
-    await admin.close()
-    throw err
-  }
-  return {
-    controller,
-    admin,
-    log,
-    stop: async () => {
-      await controller.shutdown()
-      await admin.close()
-    },
-  }
 }
 
 /** A start-up failure as one STATUS= line: its code and message, problems joined, at most 500 characters. */

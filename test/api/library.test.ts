@@ -1,0 +1,82 @@
+// sluice as a library: the README's example (examples/library.test.ts, which imports 'sluice' by
+// its package name) runs against a real PostgreSQL, and the API's own promises hold.
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { promisify } from 'node:util'
+import { start } from '../../src/api/index.ts'
+import { echoServer } from '../../src/testkit/fixtures.ts'
+import { exchange, root, testScope } from '../helpers.ts'
+import { startPostgres } from '../postgres.ts'
+
+const t = testScope()
+
+test("the README's example runs as written: node --test against PostgreSQL through a fault", async () => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8')
+  const file = readFileSync(join(root, 'examples', 'library.test.ts'), 'utf8')
+  assert.ok(readme.includes(file.trim()), 'README shows examples/library.test.ts as it is')
+  const pg = await startPostgres()
+  t.defer(() => pg.stop())
+  const node = process.execPath
+  // A test run of its own (NODE_TEST_CONTEXT would make it report to this one instead).
+  const { NODE_TEST_CONTEXT: _, ...parent } = process.env
+  const example = join(root, 'examples', 'library.test.ts')
+  const r = await promisify(execFile)(node, ['--test', '--test-reporter=tap', example], {
+    env: {
+      ...parent,
+      PGHOST: '127.0.0.1',
+      PGPORT: String(pg.port),
+      PGUSER: 'postgres',
+      PGSSLMODE: 'disable',
+    },
+    timeout: 60_000,
+  }).catch((err: { stdout: string; stderr: string }) => {
+    throw new Error(`the example failed:\n${err.stdout}\n${err.stderr}`)
+  })
+  assert.match(r.stdout, /# pass 1/)
+  assert.match(r.stdout, /# fail 0/)
+})
+
+test('start(): port 0 is reported back, apply() reloads, faults come and go, status, metrics, close', async () => {
+  const e = await t.fixture(echoServer())
+  const s = await start({ config: { apps: [{ name: 'a', listen: ['127.0.0.1:0'], targets: [e.address] }] } })
+  let closed = false
+  t.defer(() => (closed ? undefined : s.close()))
+  const port = s.port('a')
+  assert.ok(port > 0)
+  assert.equal((await exchange(port, 'hi')).data.toString(), 'hi')
+  const f = await s.addFault('a', { type: 'limit_data', bytes: 2 })
+  assert.equal(f.type, 'limit_data')
+  assert.equal((await exchange(port, 'hello')).data.toString(), 'he')
+  await assert.rejects(s.addFault('a', { type: 'latency', latency: 'soon' }), { code: 'ERR_FAULT_INVALID' })
+  await s.removeFault('a', String(f.name))
+  assert.equal((await exchange(port, 'hello')).data.toString(), 'hello')
+  // apply(): a second app on another free port; the first keeps its port.
+  await s.apply({
+    apps: [
+      { name: 'a', listen: [`127.0.0.1:${port}`], targets: [e.address] },
+      { name: 'b', listen: ['127.0.0.1:0'], targets: [e.address] },
+    ],
+  })
+  assert.equal(s.port('a'), port)
+  assert.equal((await exchange(s.port('b'), 'b')).data.toString(), 'b')
+  await assert.rejects(s.apply({ apps: [{ name: 'a' }] }), { code: 'ERR_CONFIG_INVALID' })
+  assert.equal((await exchange(port, 'still')).data.toString(), 'still', 'a bad config changes nothing')
+  const status = s.status()
+  assert.deepEqual(
+    status.apps.map((a) => a.name),
+    ['a', 'b'],
+  )
+  assert.match(await s.metrics(), /sluice_connections_accepted_total\{app="a"/)
+  assert.throws(() => s.port('nope'), { code: 'ERR_NOT_FOUND' })
+  await s.close()
+  closed = true
+  assert.notEqual((await exchange(port, 'x', { timeoutMs: 1000 })).error, null)
+})
+
+test('start() refuses an admin address off loopback without a token, and bad options', async () => {
+  await assert.rejects(start({ config: { apps: [] }, admin: '0.0.0.0:0' }), { code: 'ERR_CONFIG_INVALID' })
+  await assert.rejects(start({}), { code: 'ERR_USAGE' })
+})
