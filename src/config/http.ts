@@ -5,6 +5,7 @@ import * as v from 'valibot'
 import type { ConfigIssue } from '../errors.ts'
 import { httpFaultTypes } from '../faults/model.ts'
 import { joinHostPort, parseListenList } from './address.ts'
+import { CONNECT_TIMEOUT } from './defaults.ts'
 import { parseAt, parseFaults, tlsSpec } from './faultlist.ts'
 import { duration, faultList, int, listenEntry, optionalDuration, str, strict, typeName } from './schema.ts'
 import { hasControl } from './text.ts'
@@ -202,7 +203,7 @@ export const httpAppSchema = strict({
 export type HttpAppOutput = v.InferOutput<typeof httpAppSchema>
 
 export const httpDefaults = {
-  connectTimeout: 3000,
+  connectTimeout: CONNECT_TIMEOUT,
   upstreamTimeout: 60_000,
   headerTimeout: 10_000,
   idleTimeout: 60_000,

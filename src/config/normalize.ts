@@ -11,6 +11,7 @@ import {
   parseListenList,
   parseTarget,
 } from './address.ts'
+import { CONNECT_TIMEOUT, DRAIN_TIMEOUT, dnsDefaults } from './defaults.ts'
 import { issuePath, parseFaults, tlsSpec } from './faultlist.ts'
 import { httpApp } from './http.ts'
 import { nativeSchema, type TcpAppOutput, type TuningOutput, tcpAppSchema } from './schema.ts'
@@ -24,7 +25,7 @@ export const defaultAdmin = '127.0.0.1:8474'
 /** Built-in values for every app field a config may leave out. */
 export const appDefaults = {
   strategy: 'round-robin',
-  connect_timeout: 3000,
+  connect_timeout: CONNECT_TIMEOUT,
   connect_budget: 10_000,
   max_attempts: 0,
   idle_timeout: 0,
@@ -101,13 +102,13 @@ export function fromNative(
     apps,
     admin,
     log: { level: root.log?.level ?? 'info', format: root.log?.format ?? 'auto' },
-    drainTimeout: root.drain_timeout ?? 30_000,
+    drainTimeout: root.drain_timeout ?? DRAIN_TIMEOUT,
     dns: {
-      ttl: root.dns?.ttl ?? 30_000,
-      minTtl: root.dns?.min_ttl ?? 1000,
-      maxTtl: root.dns?.max_ttl ?? 3_600_000,
-      negativeTtl: root.dns?.negative_ttl ?? 2000,
-      timeout: root.dns?.timeout ?? 2000,
+      ttl: root.dns?.ttl ?? dnsDefaults.ttl,
+      minTtl: root.dns?.min_ttl ?? dnsDefaults.minTtl,
+      maxTtl: root.dns?.max_ttl ?? dnsDefaults.maxTtl,
+      negativeTtl: root.dns?.negative_ttl ?? dnsDefaults.negativeTtl,
+      timeout: root.dns?.timeout ?? dnsDefaults.timeout,
     },
     source,
     runDuration,

@@ -2,6 +2,7 @@
 // validation with field paths, defaults, and the JSON Schema printed by `sluice schema`.
 import * as v from 'valibot'
 import { parseListen, parseTarget } from './address.ts'
+import { strategies } from './types.ts'
 import { parseDuration } from './units.ts'
 
 /** A message for an unknown key, with the closest known key when one is near. */
@@ -182,9 +183,8 @@ export const appTuning = {
   strategy: v.optional(
     v.pipe(
       v.picklist(
-        ['round-robin', 'weighted-round-robin', 'least-connections', 'random', 'hash'],
-        (i) =>
-          `must be one of round-robin, weighted-round-robin, least-connections, random, hash (got ${JSON.stringify(i.input)})`,
+        strategies,
+        (i) => `must be one of ${strategies.join(', ')} (got ${JSON.stringify(i.input)})`,
       ),
       v.description('How targets are ordered for each new connection'),
     ),

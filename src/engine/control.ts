@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto'
 import { type FSWatcher, unwatchFile, watch, watchFile } from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
 import { HealthMonitor } from '../balance/health.ts'
+import { DRAIN_TIMEOUT, dnsDefaults } from '../config/defaults.ts'
 import { checkConfigFiles, loadConfigFile, loadConfigText, readConfigText } from '../config/load.ts'
 import { cloneOverlay, compose, emptyOverlay, type Overlay } from '../config/overlay.ts'
 import { describePlan, isEmpty, plan } from '../config/plan.ts'
@@ -73,7 +74,6 @@ export class Controller {
     this.metrics = opts.metrics
     this.#overrides = opts.overrides ?? ((c) => c)
     this.#admin = opts.admin
-    const dnsDefaults = { ttl: 30_000, minTtl: 1000, maxTtl: 3_600_000, negativeTtl: 2000, timeout: 2000 }
     this.supervisor = new Supervisor({
       metrics: opts.metrics,
       log: opts.log,
@@ -312,7 +312,7 @@ export class Controller {
     if (this.#file) unwatchFile(this.#file)
     if (this.#debounce) clearTimeout(this.#debounce)
     this.health.stop()
-    const deadline = this.config?.drainTimeout ?? 30_000
+    const deadline = this.config?.drainTimeout ?? DRAIN_TIMEOUT
     const listeners = this.supervisor.listeners.size
     const open = this.#openConnections()
     return this.supervisor.shutdown(deadline, () => {
