@@ -8,7 +8,7 @@ import { parseAdmin } from '../config/normalize.ts'
 import type { AppSpec, Config, LogFormat, LogLevel } from '../config/types.ts'
 import { announceReady, handleSignals } from '../engine/lifecycle.ts'
 import { type ConfigIssue, SluiceError } from '../errors.ts'
-import { createLogger, flushLogger, type Logger } from '../observe/logger.ts'
+import { flushLogger } from '../observe/logger.ts'
 import { notify } from '../observe/notify.ts'
 import { exitCode, parse, printError } from './args.ts'
 
