@@ -5,24 +5,17 @@ import type { Overlay } from '../config/overlay.ts'
 import type { AppSpec, Config } from '../config/types.ts'
 import type { Controller } from '../engine/control.ts'
 import { type ConfigIssue, SluiceError } from '../errors.ts'
-import { type FaultSpec, faultDocument, httpFaultTypes } from '../faults/model.ts'
+import { type FaultSpec, faultDocument, faultKindProblem } from '../faults/model.ts'
 import { json, noContent, type Router } from './http.ts'
 
-/** A fault that cannot act on this kind of app is refused (http apps take latency and http_error). */
+/** A fault that cannot act on this kind of app is refused (the fault model says which it acts on). */
 function checkKind(app: AppSpec, fault: FaultSpec): void {
-  if (app.kind === 'tunnel')
-    throw new SluiceError(
-      'ERR_FAULT_INVALID',
-      'tunnel apps take no faults; put a tcp or http app in front of one',
-    )
-  const ok = app.kind === 'http' ? httpFaultTypes.includes(fault.type) : fault.type !== 'http_error'
-  if (!ok)
-    throw new SluiceError(
-      'ERR_FAULT_INVALID',
-      app.kind === 'http'
-        ? `fault.type: ${fault.type} acts on tcp apps; http apps take ${httpFaultTypes.join(', ')}`
-        : 'fault.type: http_error acts on http apps (kind: http) only',
-    )
+  const problem = faultKindProblem(fault.type, app.kind)
+  if (problem === null) return
+  throw new SluiceError(
+    'ERR_FAULT_INVALID',
+    problem.includes('take no faults') ? problem : `fault.type: ${problem}`,
+  )
 }
 
 /** The app named `name` in the config in force, or ERR_NOT_FOUND. */

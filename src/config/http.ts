@@ -3,7 +3,7 @@
 // and values checked (a CR or LF in a configured value would let a config inject headers).
 import * as v from 'valibot'
 import type { ConfigIssue } from '../errors.ts'
-import { httpFaultTypes } from '../faults/model.ts'
+import { faultKindProblem } from '../faults/model.ts'
 import { joinHostPort, parseListenList } from './address.ts'
 import { CONNECT_TIMEOUT } from './defaults.ts'
 import { parseAt, parseFaults, tlsSpec } from './faultlist.ts'
@@ -258,11 +258,8 @@ function httpFaults(
 ) {
   const faults = parseFaults(list, path, issues, runDuration)
   faults.forEach((f, i) => {
-    if (!httpFaultTypes.includes(f.type))
-      issues.push({
-        path: `${path}[${i}].type`,
-        message: `${f.type} acts on tcp apps; http apps take ${httpFaultTypes.join(', ')}`,
-      })
+    const problem = faultKindProblem(f.type, 'http')
+    if (problem) issues.push({ path: `${path}[${i}].type`, message: problem })
   })
   return faults
 }

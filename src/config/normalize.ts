@@ -3,6 +3,7 @@
 import { isIP } from 'node:net'
 import * as v from 'valibot'
 import { ConfigError, type ConfigIssue } from '../errors.ts'
+import { faultKindProblem } from '../faults/model.ts'
 import {
   joinHostPort,
   type ListenAddress,
@@ -126,8 +127,8 @@ function tcpFaults(
 ) {
   const faults = parseFaults(raw, at, issues, runDuration)
   faults.forEach((f, i) => {
-    if (f.type === 'http_error')
-      issues.push({ path: `${at}[${i}].type`, message: 'http_error acts on http apps (kind: http) only' })
+    const problem = faultKindProblem(f.type, 'tcp')
+    if (problem) issues.push({ path: `${at}[${i}].type`, message: problem })
   })
   return faults
 }

@@ -84,6 +84,21 @@ export type HttpErrorFault = Common & { type: 'http_error'; status: number; body
 /** The fault types an http app takes (latency is added before the request or the response). */
 export const httpFaultTypes: readonly FaultType[] = ['latency', 'http_error']
 
+/** The kinds of app a fault type can act on: byte faults on tcp streams, request faults on http. */
+export function faultActsOn(type: FaultType): readonly ('tcp' | 'http')[] {
+  if (type === 'http_error') return ['http']
+  return httpFaultTypes.includes(type) ? ['tcp', 'http'] : ['tcp']
+}
+
+/** Why `type` cannot act on an app of `kind`, or null when it can (the message names the field). */
+export function faultKindProblem(type: FaultType, kind: string): string | null {
+  const on = faultActsOn(type)
+  if ((on as readonly string[]).includes(kind)) return null
+  if (kind === 'http') return `${type} acts on tcp apps; http apps take ${httpFaultTypes.join(', ')}`
+  if (on.length === 1 && on[0] === 'http') return `${type} acts on http apps (kind: http) only`
+  return `${kind} apps take no faults; put a tcp or http app in front of one`
+}
+
 export type FaultSpec =
   | LatencyFault
   | JitterFault

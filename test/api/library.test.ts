@@ -80,3 +80,43 @@ test('start() refuses an admin address off loopback without a token, and bad opt
   await assert.rejects(start({ config: { apps: [] }, admin: '0.0.0.0:0' }), { code: 'ERR_CONFIG_INVALID' })
   await assert.rejects(start({}), { code: 'ERR_USAGE' })
 })
+
+test('a fault that cannot act on the kind of app is refused, by the API and in a config, naming why', async () => {
+  const e = await t.fixture(echoServer())
+  const s = await start({
+    config: {
+      apps: [
+        { name: 'tcp', listen: ['127.0.0.1:0'], targets: [e.address] },
+        { name: 'web', kind: 'http', listen: ['127.0.0.1:0'], destination: `http://${e.address}` },
+      ],
+    },
+  })
+  t.defer(() => s.close())
+  await assert.rejects(s.addFault('tcp', { type: 'http_error', status: 503 }), {
+    code: 'ERR_FAULT_INVALID',
+    message: 'fault.type: http_error acts on http apps (kind: http) only',
+  })
+  await assert.rejects(s.addFault('web', { type: 'bandwidth', rate: '1KB' }), {
+    code: 'ERR_FAULT_INVALID',
+    message: 'fault.type: bandwidth acts on tcp apps; http apps take latency, http_error',
+  })
+  assert.equal((await s.addFault('web', { type: 'latency', latency: '1ms' })).type, 'latency')
+  await assert.rejects(
+    s.apply({
+      apps: [
+        {
+          name: 'web',
+          kind: 'http',
+          listen: ['127.0.0.1:0'],
+          destination: `http://${e.address}`,
+          faults: [{ type: 'slicer' }],
+        },
+      ],
+    }),
+    (err: { code: string; issues: { path: string; message: string }[] }) =>
+      err.code === 'ERR_CONFIG_INVALID' &&
+      err.issues.some(
+        (i) => i.path === 'apps[0].faults[0].type' && /slicer acts on tcp apps/.test(i.message),
+      ),
+  )
+})
