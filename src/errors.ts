@@ -21,6 +21,15 @@ export const registry = {
     meaning: 'the TLS handshake with a target failed (untrusted certificate, wrong name, refused SSLRequest)',
   },
   ERR_NO_TARGET: { meaning: 'every target of an app failed or the connect budget was spent' },
+  ERR_TARGET_DOWN: {
+    meaning: 'a target failed its active health checks and is out of rotation until they pass',
+  },
+  ERR_MAX_CONNECTIONS: { meaning: 'a client was reset: its app already had max_connections open' },
+  ERR_DRAIN_TIMEOUT: { meaning: 'connections still open at the drain deadline were closed' },
+  ERR_CONFIG_WATCH: {
+    meaning: 'the config file cannot be watched; SIGHUP (and the 2 s poll) still reload it',
+  },
+  ERR_NOTIFY: { meaning: 'a message to systemd (NOTIFY_SOCKET) could not be sent' },
   ERR_TARGET_EJECTED: {
     meaning: 'a target failed its connects often enough to be taken out of rotation for a cooldown',
   },

@@ -145,7 +145,7 @@ export class AdminServer implements AdminHook {
       const status = statusFor(err)
       if (status === 500 && !(err instanceof SluiceError)) {
         this.#controller?.log.error(
-          { error: (err as Error).stack ?? String(err), path },
+          { code: 'ERR_INTERNAL', error: (err as Error).stack ?? String(err), path },
           'admin request failed',
         )
       }

@@ -87,7 +87,7 @@ export class Controller {
         this.supervisor.setTargetHealth(c.app, c.target, c.up)
         const fields = { app: c.app, target: c.target, detail: c.detail }
         if (c.up) this.log.info(fields, 'target up: health checks pass')
-        else this.log.warn(fields, 'target down: health checks fail')
+        else this.log.warn({ ...fields, code: 'ERR_TARGET_DOWN' }, 'target down: health checks fail')
       },
       (app, target, r) =>
         this.metrics.healthChecks.series({ app, target, result: r.ok ? 'ok' : 'fail' }).value++,
@@ -204,7 +204,7 @@ export class Controller {
     this.metrics.reloads.series({ result: 'rejected' }).value++
     const fields: Record<string, unknown> = { trigger, code: result.code, error: e.message }
     if (err instanceof ConfigError) fields.issues = err.issues
-    this.log.error(fields, 'config rejected; the running config stays in force')
+    this.log.error({ ...fields, code: result.code }, 'config rejected; the running config stays in force')
     return result
   }
 
@@ -243,7 +243,10 @@ export class Controller {
       } catch (err) {
         if (trigger === 'start') throw err
         warnings.push((err as Error).message)
-        this.log.error({ error: (err as Error).message }, 'admin API not moved')
+        this.log.error(
+          { code: (err as SluiceError).code ?? 'ERR_LISTEN', error: (err as Error).message },
+          'admin API not moved',
+        )
       }
     }
     this.config = next
@@ -293,11 +296,14 @@ export class Controller {
         if (f === null || f === name || String(f).startsWith('..')) schedule()
       })
       this.#watcher.on('error', (err) =>
-        this.log.warn({ error: err.message }, 'config watch failed; SIGHUP still reloads'),
+        this.log.warn(
+          { code: 'ERR_CONFIG_WATCH', error: err.message },
+          'config watch failed; SIGHUP still reloads',
+        ),
       )
     } catch (err) {
       this.log.warn(
-        { error: (err as Error).message },
+        { code: 'ERR_CONFIG_WATCH', error: (err as Error).message },
         'cannot watch the config directory; SIGHUP still reloads',
       )
     }

@@ -9,7 +9,7 @@ import type { Controller } from './control.ts'
  * or not). Starts WATCHDOG=1 pings when the unit asks for them.
  */
 export async function announceReady(controller: Controller): Promise<void> {
-  onNotifyError((message) => controller.log.warn(message))
+  onNotifyError((message) => controller.log.warn({ code: 'ERR_NOTIFY' }, message))
   const services = [...controller.supervisor.services.values()]
   const factors = services.flatMap((s) => (s.watchdogFactor === undefined ? [] : [s.watchdogFactor]))
   startWatchdog(factors.length ? Math.max(...factors) : 1.5)
@@ -35,7 +35,7 @@ export function handleSignals(controller: Controller, opts: LifecycleOptions): (
   }
   const onStop = (signal: NodeJS.Signals) => {
     if (stopping) {
-      controller.log.warn({ signal }, 'second signal: exiting now')
+      controller.log.info({ signal }, 'second signal: exiting now')
       opts.exit(130)
       return
     }
@@ -57,7 +57,7 @@ export function handleSignals(controller: Controller, opts: LifecycleOptions): (
         opts.exit(0)
       })
       .catch(async (err) => {
-        controller.log.error({ error: (err as Error).message }, 'shutdown failed')
+        controller.log.error({ code: 'ERR_INTERNAL', error: (err as Error).message }, 'shutdown failed')
         await opts.beforeExit()
         opts.exit(1)
       })

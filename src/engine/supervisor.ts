@@ -52,7 +52,10 @@ export class Supervisor {
     this.#create = deps.create
     this.dns = new DnsCache(deps.dns, {
       stale: (host, err) =>
-        this.#log.warn({ host, error: err.message }, 'DNS refresh failed; serving the last answer'),
+        this.#log.warn(
+          { code: 'ERR_DNS', host, error: err.message },
+          'DNS refresh failed; serving the last answer',
+        ),
       lookup: (result) => this.#metrics.dnsLookups.series({ result }).value++,
     })
     deps.metrics.onScrape(() => this.#scrape())
@@ -130,7 +133,7 @@ export class Supervisor {
       } catch (err) {
         warnings.push((err as Error).message)
         this.#log.error(
-          { app: step.app, listener: step.address.key, error: (err as Error).message },
+          { code: 'ERR_LISTEN', app: step.app, listener: step.address.key, error: (err as Error).message },
           'listener not bound',
         )
       }
@@ -158,7 +161,7 @@ export class Supervisor {
       this.#draining.delete(l)
       if (!clean)
         this.#log.warn(
-          { app: l.app, listener: l.key },
+          { code: 'ERR_DRAIN_TIMEOUT', app: l.app, listener: l.key },
           'drain deadline reached; remaining connections closed',
         )
     })

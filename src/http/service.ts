@@ -110,7 +110,10 @@ export class HttpService implements Service<HttpAppSpec>, HttpContext {
     if (!t) {
       const caFile = d.tls.caFile
       t = dialTls(d.tls, d.host, (err) =>
-        this.log.error({ destination: d.url, caFile, error: err.message }, 'cannot read the CA file'),
+        this.log.error(
+          { code: 'ERR_CONFIG_READ', destination: d.url, caFile, error: err.message },
+          'cannot read the CA file',
+        ),
       )
       this.#tls.set(d.key, t)
     }

@@ -80,7 +80,7 @@ export class ConnectionCap {
     const now = Date.now()
     if (now - this.#lastWarning > 1000) {
       this.#lastWarning = now
-      log.warn({ listener, max }, 'connection reset: max_connections reached')
+      log.warn({ code: 'ERR_MAX_CONNECTIONS', listener, max }, 'connection reset: max_connections reached')
     }
     return true
   }

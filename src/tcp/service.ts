@@ -189,7 +189,7 @@ export class TcpService implements Service<TcpAppSpec> {
       .catch((err: Error) => {
         // A bug here must cost one connection, not the process.
         this.#log.error(
-          { listener: l.key, conn: conn.id, error: err.stack ?? err.message },
+          { code: 'ERR_INTERNAL', listener: l.key, conn: conn.id, error: err.stack ?? err.message },
           'connection failed unexpectedly',
         )
         conn.pending?.destroy()
@@ -450,7 +450,10 @@ function tlsContexts(targets: TargetSpec[], log: Logger): Map<string, DialTls> {
     out.set(
       t.key,
       dialTls(t.tls, t.host, (err) =>
-        log.error({ target: t.key, caFile, error: err.message }, 'cannot read the CA file'),
+        log.error(
+          { code: 'ERR_CONFIG_READ', target: t.key, caFile, error: err.message },
+          'cannot read the CA file',
+        ),
       ),
     )
   }

@@ -56,5 +56,5 @@ export class TunnelStats {
 /** Say at start what became of each QUIC transport setting: mapped onto its counterpart, or ignored and why. */
 export function reportIgnored(spec: TunnelAppSpec, log: Logger): void {
   for (const [field, what] of Object.entries(spec.mapped)) log.info({ field }, `transport.${field}: ${what}`)
-  for (const [field, why] of Object.entries(spec.ignored)) log.warn({ field }, `transport.${field}: ${why}`)
+  for (const [field, why] of Object.entries(spec.ignored)) log.info({ field }, `transport.${field}: ${why}`)
 }
