@@ -25,7 +25,7 @@ import {
   supportedTransferEncoding,
 } from './headers.ts'
 import { BACKOFF_MAX, Backoff, type Failure, PeerReport } from './reconnect.ts'
-import { reportIgnored, TunnelStats } from './stats.ts'
+import { reportIgnored, TunnelStats, tunnelStatus } from './stats.ts'
 import { type ClientSession, connectSession, loadTls, sameTls, type TransportTls } from './transport.ts'
 
 const SERVER = 'sluice-tunnel-client'
@@ -748,14 +748,7 @@ export class TunnelClientService implements Service<TunnelAppSpec> {
   }
 
   status(): KindStatus {
-    return {
-      kind: 'tunnel',
-      mode: 'client',
-      strategy: 'least-streams',
-      health: 'none',
-      targets: [],
-      sessions: this.sessions(),
-    }
+    return tunnelStatus('client', this.sessions())
   }
 
   faultStatus() {

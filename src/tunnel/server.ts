@@ -19,7 +19,7 @@ import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
 import type { Series } from '../observe/series.ts'
 import { appendForwarded, CHUNKED_MARK, endToEnd, forwardedElement } from './headers.ts'
-import { reportIgnored, TunnelStats } from './stats.ts'
+import { reportIgnored, TunnelStats, tunnelStatus } from './stats.ts'
 import {
   loadTls,
   type PeerInfo,
@@ -382,14 +382,7 @@ export class TunnelServerService implements Service<TunnelAppSpec> {
   }
 
   status(): KindStatus {
-    return {
-      kind: 'tunnel',
-      mode: 'server',
-      strategy: 'least-streams',
-      health: 'none',
-      targets: [],
-      sessions: this.sessions(),
-    }
+    return tunnelStatus('server', this.sessions())
   }
 
   faultStatus() {

@@ -1,5 +1,6 @@
 // A tunnel app's metric series, resolved once, shared by the client and the server side.
 import type { TunnelAppSpec } from '../config/types.ts'
+import type { KindStatus } from '../engine/contract.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { Metrics } from '../observe/metrics.ts'
 import type { HistogramSeries, Series } from '../observe/series.ts'
@@ -57,4 +58,9 @@ export class TunnelStats {
 export function reportIgnored(spec: TunnelAppSpec, log: Logger): void {
   for (const [field, what] of Object.entries(spec.mapped)) log.info({ field }, `transport.${field}: ${what}`)
   for (const [field, why] of Object.entries(spec.ignored)) log.info({ field }, `transport.${field}: ${why}`)
+}
+
+/** A tunnel app's part of /status, either side. */
+export function tunnelStatus(mode: 'client' | 'server', sessions: unknown[]): KindStatus {
+  return { kind: 'tunnel', mode, strategy: 'least-streams', health: 'none', targets: [], sessions }
 }
