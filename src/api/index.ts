@@ -2,9 +2,13 @@
 // sluice's own format, as a YAML file would hold it) or a file, change it, add and remove faults,
 // read its status and metrics, close it. The same engine `sluice run` starts, without signals,
 // file watching or (unless asked) the admin API.
+import type * as v from 'valibot'
 import { addFault as addFaultTo, removeFault as removeFaultFrom } from '../admin/faults.ts'
+import type { httpAppSchema } from '../config/http.ts'
 import { loadConfigFile } from '../config/load.ts'
 import { normalizeConfigObject, parseAdmin } from '../config/normalize.ts'
+import type { nativeSchema, tcpAppSchema } from '../config/schema.ts'
+import type { tunnelAppSchema } from '../config/tunnel.ts'
 import type { Config, LogLevel } from '../config/types.ts'
 import type { ReloadResult } from '../engine/control.ts'
 import { ConfigError, type ConfigIssue, SluiceError } from '../errors.ts'
@@ -16,8 +20,17 @@ import { type Running, startEngine } from './engine.ts'
 export type { ReloadResult } from '../engine/control.ts'
 export { type ErrorCode, SluiceError } from '../errors.ts'
 
-/** A config document in sluice's own format (what `sluice schema` describes). */
-export type ConfigDocument = Record<string, unknown>
+/** One app of a config document: a tcp, http or tunnel app, as a YAML file would hold it. */
+export type AppDocument =
+  | v.InferInput<typeof tcpAppSchema>
+  | v.InferInput<typeof httpAppSchema>
+  | v.InferInput<typeof tunnelAppSchema>
+
+/**
+ * A config document in sluice's own format. The type comes from the same schema definitions
+ * `sluice schema` turns into JSON Schema (and the normaliser validates with), so the two agree.
+ */
+export type ConfigDocument = Omit<v.InferInput<typeof nativeSchema>, 'apps'> & { apps: AppDocument[] }
 
 export interface StartOptions {
   /** The config, in sluice's format; `listen` ports given as 0 get a free port each (see `port()`). */
@@ -72,7 +85,7 @@ async function freePorts(doc: ConfigDocument): Promise<ConfigDocument> {
       return { ...(app as object), listen }
     }),
   )
-  return { ...doc, apps: out }
+  return { ...doc, apps: out as AppDocument[] }
 }
 
 async function configOf(doc: ConfigDocument): Promise<Config> {
