@@ -177,7 +177,11 @@ export class HttpConnection implements Tracked, UpstreamOwner {
     if (skip) {
       buf = buf.subarray(skip)
       this.#buf = buf.length ? buf : null
-      if (!buf.length) return
+      // Empty lines count against the head's deadline too (else CRLFs would hold it open).
+      if (!buf.length) {
+        this.#armHeadDeadline()
+        return
+      }
     }
     const end = headEnd(buf, this.#searched)
     const spec = this.ctx.spec
@@ -194,9 +198,7 @@ export class HttpConnection implements Tracked, UpstreamOwner {
         return
       }
       this.#searched = buf.length
-      const left = spec.headerTimeout - (performance.now() - this.#headStart)
-      if (left <= 0) this.#reject(408, `no complete request head within ${spec.headerTimeout}ms`)
-      else this.client.setTimeout(Math.ceil(left))
+      this.#armHeadDeadline()
       return
     }
     let req: RequestHead
@@ -210,6 +212,14 @@ export class HttpConnection implements Tracked, UpstreamOwner {
     const rest = end < buf.length ? buf.subarray(end) : null
     this.#buf = null
     this.#begin(req, rest)
+  }
+
+  /** The head is not complete: the timer gets what is left of timeouts.header, or it is over (408). */
+  #armHeadDeadline(): void {
+    const limit = this.ctx.spec.headerTimeout
+    const left = limit - (performance.now() - this.#headStart)
+    if (left <= 0) this.#reject(408, `no complete request head within ${limit}ms`)
+    else this.client.setTimeout(Math.ceil(left))
   }
 
   /** A request head arrived: decide where it goes, then read or stream its body. */

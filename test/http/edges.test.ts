@@ -280,7 +280,7 @@ test('Expect: 100-continue on a pooled connection the origin just closed is retr
         buf += 'sent100'
         socket.write('HTTP/1.1 100 Continue\r\n\r\n')
       } else if (n === 2 && buf.endsWith('hello')) {
-        socket.end('HTTP/1.1 201 Created\r\nContent-Length: 5\r\n\r\nstored')
+        socket.end('HTTP/1.1 201 Created\r\nContent-Length: 6\r\n\r\nstored')
       }
     })
   })
@@ -313,4 +313,18 @@ test('timeouts.header is a deadline for the whole head: a client sending a byte 
   assert.match(c.got(), /^HTTP\/1\.1 408 /)
   assert.equal(o.conns.length, 0, 'nothing reached the origin')
   assert.equal(lines(e.logs, 'ERR_HTTP_CLIENT_TIMEOUT').length, 1)
+})
+
+test('empty lines before a request count against timeouts.header: CRLFs every 300 ms are cut with 408', async () => {
+  const o = await rawOrigin()
+  const { port } = await app(o.port, { timeouts: { header: '1s' } })
+  const c = await client(port)
+  const drip = setInterval(() => {
+    if (!c.ended()) c.s.write('\r\n')
+  }, 300)
+  t.defer(() => clearInterval(drip))
+  await waitFor(() => c.ended(), 'the CRLF dripper to be cut', 4000)
+  clearInterval(drip)
+  assert.match(c.got(), /^HTTP\/1\.1 408 /)
+  assert.equal(o.conns.length, 0)
 })
