@@ -66,20 +66,37 @@ export interface Sluice {
   close(): Promise<void>
 }
 
-/** Replace every listen port 0 with a free port, so the address is fixed before it is planned. */
-async function freePorts(doc: ConfigDocument): Promise<ConfigDocument> {
+/**
+ * Replace every listen port 0 with a free port, so the address is fixed before it is planned. A
+ * port chosen for an app's listen entry is kept for the same entry in later configs (`apply()`
+ * with the same document does not move its listeners).
+ */
+async function freePorts(doc: ConfigDocument, chosen: Map<string, number>): Promise<ConfigDocument> {
   const apps = Array.isArray(doc.apps) ? doc.apps : []
+  // Ports the document names itself: a port chosen earlier is not reused if one of them took it.
+  const named = new Set<number>()
+  for (const app of apps)
+    for (const l of ((app as { listen?: unknown }).listen as unknown[] | undefined) ?? []) {
+      const port = typeof l === 'number' ? l : Number(/:(\d+)$/.exec(String(l))?.[1])
+      if (port > 0) named.add(port)
+    }
   const out = await Promise.all(
     apps.map(async (app) => {
       if (!app || typeof app !== 'object' || !Array.isArray((app as { listen?: unknown }).listen)) return app
+      const name = String((app as { name?: unknown }).name)
       const listen = await Promise.all(
-        ((app as { listen: unknown[] }).listen as unknown[]).map(async (l) => {
-          if (l === 0 || l === '0') return ephemeralPort('::')
-          if (typeof l !== 'string') return l
-          const m = /^(.*):0$/.exec(l)
-          if (!m) return l
-          const host = m[1]!.replace(/^\[(.*)\]$/, '$1') || '::'
-          return `${m[1]}:${await ephemeralPort(host === '*' ? '::' : host)}`
+        ((app as { listen: unknown[] }).listen as unknown[]).map(async (l, i) => {
+          const bare = l === 0 || l === '0'
+          const m = typeof l === 'string' ? /^(.*):0$/.exec(l) : null
+          if (!bare && !m) return l
+          const key = `${name}\u0000${i}\u0000${String(l)}`
+          let port = chosen.get(key)
+          if (port === undefined || named.has(port)) {
+            const host = bare ? '::' : m![1]!.replace(/^\[(.*)\]$/, '$1') || '::'
+            port = await ephemeralPort(host === '*' ? '::' : host)
+            chosen.set(key, port)
+          }
+          return bare ? port : `${m![1]}:${port}`
         }),
       )
       return { ...(app as object), listen }
@@ -88,15 +105,16 @@ async function freePorts(doc: ConfigDocument): Promise<ConfigDocument> {
   return { ...doc, apps: out as AppDocument[] }
 }
 
-async function configOf(doc: ConfigDocument): Promise<Config> {
-  return normalizeConfigObject({ admin: false, ...(await freePorts(doc)) })
+async function configOf(doc: ConfigDocument, chosen: Map<string, number>): Promise<Config> {
+  return normalizeConfigObject({ admin: false, ...(await freePorts(doc, chosen)) })
 }
 
 /** Start sluice in this process. Throws a SluiceError (ConfigError naming each field) when it cannot. */
 export async function start(options: StartOptions): Promise<Sluice> {
   if (!options.config === !options.file)
     throw new SluiceError('ERR_USAGE', 'start() takes either config or file')
-  const config = options.file ? loadConfigFile(options.file).config : await configOf(options.config!)
+  const chosen = new Map<string, number>()
+  const config = options.file ? loadConfigFile(options.file).config : await configOf(options.config!, chosen)
   let adminSpec: Config['admin'] = null
   if (options.admin !== undefined) {
     const issues: ConfigIssue[] = []
@@ -110,9 +128,16 @@ export async function start(options: StartOptions): Promise<Sluice> {
   const log = createLogger({ level, format: 'json' })
   const running = await startEngine({ config }, { file: options.file ?? null, overrides, log })
   const { controller, admin } = running
+  /** Each app's bound ports, in the order of its listen entries. */
   const ports = (): Record<string, number[]> => {
     const out: Record<string, number[]> = {}
-    for (const l of controller.supervisor.listeners.values()) (out[l.app] ??= []).push(l.port)
+    for (const app of controller.config?.apps ?? []) {
+      const bound = app.listen.flatMap((l) => {
+        const listener = controller.supervisor.listeners.get(l.key)
+        return listener ? [listener.port] : []
+      })
+      if (bound.length) out[app.name] = bound
+    }
     return out
   }
   return {
@@ -127,7 +152,7 @@ export async function start(options: StartOptions): Promise<Sluice> {
       return admin.address ? `http://${admin.address}` : null
     },
     async apply(doc) {
-      return controller.applyConfig(await configOf(doc))
+      return controller.applyConfig(await configOf(doc, chosen))
     },
     async addFault(app, fault) {
       const f: FaultSpec = await addFaultTo(controller, app, fault)

@@ -100,7 +100,9 @@ export const tunnelAppSchema = strict({
   timeouts: v.optional(
     strict({
       header: v.optional(
-        duration('client: time allowed for each request head from A, from its first byte (408; default 10s)'),
+        duration(
+          'client: time allowed for each request head from A, from its first byte (from the accept for the first; 408; default 10s)',
+        ),
       ),
       idle: v.optional(
         duration("client: A's keep-alive connections idle this long are closed (default 60s)"),

@@ -211,6 +211,8 @@ export class Controller {
   /** Apply a config given directly (the native admin API, tests): the same plan/apply path as a reload. Throws on failure. */
   applyConfig(next: Config): Promise<ReloadResult> {
     const run = this.#queue.then(async () => {
+      // As a reload does: certificate files that cannot be used refuse the config (ERR_TUNNEL_CERT).
+      checkConfigFiles(next)
       const base = this.#overrides(next)
       const result = await this.#apply(this.#composed(base, this.#overlay), 'api')
       this.#base = base

@@ -78,6 +78,43 @@ test('start(): port 0 is reported back, apply() reloads, faults come and go, sta
   assert.notEqual((await exchange(port, 'x', { timeoutMs: 1000 })).error, null)
 })
 
+test('apply() with port 0 keeps the port it chose; port(app, i) follows the listen order', async () => {
+  const e = await t.fixture(echoServer())
+  const doc = (extra: Record<string, unknown> = {}) => ({
+    apps: [{ name: 'a', listen: ['127.0.0.1:0'], targets: [e.address], ...extra }],
+  })
+  const s = await start({ config: doc() })
+  t.defer(() => s.close())
+  const first = s.port('a')
+  await s.apply(doc({ max_connections: 5 }))
+  assert.equal(s.port('a'), first, 'the same listen entry keeps its port across apply()')
+  assert.equal((await exchange(first, 'kept')).data.toString(), 'kept')
+  await s.apply({
+    apps: [{ name: 'a', listen: ['127.0.0.1:0', `127.0.0.1:${first}`], targets: [e.address] }],
+  })
+  assert.equal(s.port('a', 1), first)
+  assert.notEqual(s.port('a', 0), first)
+  assert.deepEqual(s.ports().a, [s.port('a', 0), first])
+  // Certificate files that cannot be used refuse the config, as a file reload does.
+  await assert.rejects(
+    s.apply({
+      apps: [
+        {
+          name: 't',
+          kind: 'tunnel',
+          mode: 'client',
+          listen: ['127.0.0.1:0'],
+          peer: '127.0.0.1:1',
+          peer_hostname: 'x',
+          tls: { cert: '/nonexistent/cert.pem', key: '/nonexistent/key.pem' },
+        },
+      ],
+    }),
+    { code: 'ERR_TUNNEL_CERT' },
+  )
+  assert.equal(s.port('a', 1), first, 'and nothing changed')
+})
+
 test('start() refuses an admin address off loopback without a token, and bad options', async () => {
   await assert.rejects(start({ config: { apps: [] }, admin: '0.0.0.0:0' }), { code: 'ERR_CONFIG_INVALID' })
   await assert.rejects(start({}), { code: 'ERR_USAGE' })
