@@ -197,6 +197,9 @@ export class TunnelClientService implements Service<TunnelAppSpec> {
       if (s.sluiceAnswered) return
       s.sluiceAnswered = true
       if (!socket.writable) return socket.destroy()
+      // A connection that never sent a byte (a browser's preconnect) is closed quietly, as the http
+      // app closes an idle one: there is no request to answer.
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && socket.bytesRead === 0) return socket.destroy()
       const [status, reason, code, text] =
         err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? ([

@@ -404,6 +404,16 @@ test('the client front: a slow head is cut at timeouts.header with 408, an overs
   assert.match(flood.text, /^HTTP\/1\.1 431 /)
   assert.match(flood.text, /ERR_TUNNEL_HEAD_TOO_LARGE/)
   assert.equal(o.seen.length, seen, 'B saw nothing of either')
+  // A connection that sends nothing is closed at the deadline, quietly (no 408 for no request).
+  const idle = connect(p.listen, '127.0.0.1')
+  let idleGot = ''
+  let idleClosed = false
+  idle.setEncoding('latin1')
+  idle.on('data', (d: string) => (idleGot += d))
+  idle.on('error', () => {})
+  idle.on('close', () => (idleClosed = true))
+  await waitFor(() => idleClosed, 'the silent connection to be closed at the header deadline', 5000)
+  assert.equal(idleGot, '')
   // And a normal request still goes through.
   assert.equal((await curl([`${p.url}/after`])).status, 200)
   assert.ok(client.logs.some((l) => l.code === 'ERR_TUNNEL_CLIENT_TIMEOUT'))
