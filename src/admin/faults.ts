@@ -1,11 +1,12 @@
 // The native fault API: list, add, change and remove faults on any app (config apps included),
 // in sluice's own fault format. Every change is a plan/apply of the composed config.
+
+import { type FaultSpec, faultDocument, faultKindProblem } from '../config/faults.ts'
 import { parseFaults } from '../config/normalize.ts'
 import type { Overlay } from '../config/overlay.ts'
 import type { AppSpec, Config } from '../config/types.ts'
 import type { Controller } from '../engine/control.ts'
 import { type ConfigIssue, SluiceError } from '../errors.ts'
-import { type FaultSpec, faultDocument, faultKindProblem } from '../faults/model.ts'
 import { json, noContent, type Router } from './http.ts'
 
 /** A fault that cannot act on this kind of app is refused (the fault model says which it acts on). */

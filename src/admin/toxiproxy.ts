@@ -3,11 +3,11 @@
 // unchanged. Proxies are apps of the engine; toxics are faults. Config apps show up as proxies too,
 // and take toxics; their listen and upstream belong to the config file.
 import { joinHostPort, type ListenAddress, parseListen, parseTarget } from '../config/address.ts'
+import type { FaultDirection, FaultSpec } from '../config/faults.ts'
 import type { AppSpec, Config, TcpAppSpec } from '../config/types.ts'
 import { maxDuration } from '../config/units.ts'
 import type { Controller } from '../engine/control.ts'
 import { ConfigError, SluiceError } from '../errors.ts'
-import type { FaultDirection, FaultSpec } from '../faults/model.ts'
 import { ephemeralPort } from '../net/listen.ts'
 import { findApp, setFaults } from './faults.ts'
 

@@ -2,8 +2,8 @@
 import { dirname, resolve } from 'node:path'
 import * as v from 'valibot'
 import type { ConfigIssue } from '../errors.ts'
-import { checkFaultNames, type FaultSpec, parseFault } from '../faults/model.ts'
-import { parseSchedule, resolveSchedule } from '../faults/schedule.ts'
+import { checkFaultNames, type FaultSpec, parseFault } from './faults.ts'
+import { parseSchedule, resolveSchedule } from './schedule.ts'
 import type { TlsSpec } from './types.ts'
 
 /** Validate a list of faults (native format) at `path`; schedules in percent need a run duration. */

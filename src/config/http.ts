@@ -3,10 +3,10 @@
 // and values checked (a CR or LF in a configured value would let a config inject headers).
 import * as v from 'valibot'
 import type { ConfigIssue } from '../errors.ts'
-import { faultKindProblem } from '../faults/model.ts'
 import { joinHostPort, parseListenList } from './address.ts'
 import { CONNECT_TIMEOUT } from './defaults.ts'
 import { parseAt, parseFaults, tlsSpec } from './faultlist.ts'
+import { faultKindProblem } from './faults.ts'
 import { duration, faultList, int, listenEntry, optionalDuration, str, strict, typeName } from './schema.ts'
 import { hasControl } from './text.ts'
 import type { Destination, HeaderEdit, HeaderMatch, HttpAppSpec, HttpRuleSpec, TlsSpec } from './types.ts'

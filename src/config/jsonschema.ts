@@ -1,6 +1,6 @@
 // The JSON Schema of sluice's own format (`sluice schema`), from the valibot schemas of each app kind.
 import { toJsonSchema } from '@valibot/to-json-schema'
-import { faultJsonSchemas } from '../faults/model.ts'
+import { faultJsonSchemas } from './faults.ts'
 import { httpAppSchema } from './http.ts'
 import { nativeSchema, tcpAppSchema } from './schema.ts'
 import { tunnelAppSchema } from './tunnel.ts'

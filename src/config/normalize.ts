@@ -3,7 +3,6 @@
 import { isIP } from 'node:net'
 import * as v from 'valibot'
 import { ConfigError, type ConfigIssue } from '../errors.ts'
-import { faultKindProblem } from '../faults/model.ts'
 import {
   joinHostPort,
   type ListenAddress,
@@ -14,6 +13,7 @@ import {
 } from './address.ts'
 import { CONNECT_TIMEOUT, DRAIN_TIMEOUT, dnsDefaults } from './defaults.ts'
 import { issuePath, parseFaults, tlsSpec } from './faultlist.ts'
+import { faultKindProblem } from './faults.ts'
 import { httpApp } from './http.ts'
 import { nativeSchema, type TcpAppOutput, type TuningOutput, tcpAppSchema } from './schema.ts'
 import { tunnelApp } from './tunnel.ts'

@@ -2,7 +2,7 @@
 // API (Toxiproxy proxies), and fault lists that replace a config app's own. The effective config is
 // compose(file, overlay); a reload of the file keeps the overlay.
 import type { ConfigIssue } from '../errors.ts'
-import type { FaultSpec } from '../faults/model.ts'
+import type { FaultSpec } from './faults.ts'
 import { crossCheck } from './normalize.ts'
 import type { AppSpec, Config } from './types.ts'
 

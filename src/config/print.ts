@@ -1,7 +1,8 @@
 // A Config written back in sluice's own format with every default made explicit: what
 // `sluice check` prints, and a way to convert Fly / tcpproxy files to sluice's format.
-import { faultDocument } from '../faults/model.ts'
+
 import { joinHostPort } from './address.ts'
+import { faultDocument } from './faults.ts'
 import { tunnelDefaults } from './tunnel.ts'
 import type { AppSpec, Config, HeaderEdit, HttpAppSpec, TargetSpec, TunnelAppSpec } from './types.ts'
 import { formatDuration as d } from './units.ts'

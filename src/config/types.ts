@@ -1,7 +1,8 @@
 // The one typed Config every input format produces. Plain data only (no functions, no sockets):
 // plans built from it can be sent to worker processes as JSON.
-import type { FaultSpec } from '../faults/model.ts'
+
 import type { ListenAddress } from './address.ts'
+import type { FaultSpec } from './faults.ts'
 
 export type { ListenAddress } from './address.ts'
 

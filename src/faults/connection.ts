@@ -1,9 +1,10 @@
 // The faults of one live connection: a chain per direction, created when the first fault arrives
 // and dropped when the last one goes, kept in line with the app's faults as they change.
+
+import { type FaultSpec, flowsOf } from '../config/faults.ts'
 import type { Flow, Pipe } from '../net/pipe.ts'
 import type { Series } from '../observe/series.ts'
 import { Chain } from './chain.ts'
-import { type FaultSpec, flowsOf } from './model.ts'
 import type { Rng } from './random.ts'
 import { type StageContext, stageFor } from './stages.ts'
 

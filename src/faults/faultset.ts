@@ -1,13 +1,14 @@
 // The faults of one app in the data path: app-wide ones and per-target ones, their schedules, their
 // counters, and the live connections they act on. A change (reload, API call) reaches every live
 // connection at once; it never waits on data flow.
+
+import type { FaultSpec } from '../config/faults.ts'
+import { connectTimeTypes } from '../config/faults.ts'
+import { activeAt, nextChange, parseSchedule, resolveSchedule, type Window } from '../config/schedule.ts'
 import type { Metrics } from '../observe/metrics.ts'
 import type { Series } from '../observe/series.ts'
 import type { ActiveFault } from './connection.ts'
-import type { FaultSpec } from './model.ts'
-import { connectTimeTypes } from './model.ts'
 import type { Rng } from './random.ts'
-import { activeAt, nextChange, parseSchedule, resolveSchedule, type Window } from './schedule.ts'
 
 interface Entry {
   key: string

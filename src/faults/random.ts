@@ -1,5 +1,8 @@
 // Random sources and the latency distributions faults sample from. A seeded generator makes tests
 // and reproductions deterministic; production uses Math.random.
+import type { DelayParams } from '../config/faults.ts'
+
+export type { DelayParams, Distribution } from '../config/faults.ts'
 
 export type Rng = () => number
 
@@ -26,21 +29,6 @@ export function pareto(rng: Rng, scale: number, shape: number): number {
   let u = 0
   while (u === 0) u = rng()
   return scale / u ** (1 / shape)
-}
-
-export type Distribution = 'fixed' | 'uniform' | 'normal' | 'pareto' | 'pareto-normal'
-
-export interface DelayParams {
-  distribution: Distribution
-  /** fixed: the delay; normal / pareto-normal: the mean. */
-  latency: number
-  /** fixed: ± this, uniformly. */
-  jitter: number
-  stddev: number
-  min: number
-  max: number
-  shape: number
-  scale: number
 }
 
 /** One delay in milliseconds, never negative. */

@@ -2,7 +2,7 @@
 // end of stream) and passes them to `next`, now or later, in order. Removing a stage flushes what
 // it holds into `next` synchronously, so faults come and go on live connections without losing,
 // duplicating or reordering a byte, and without the caller waiting on data.
-import type { Series } from '../observe/series.ts'
+
 import type {
   BandwidthFault,
   FaultSpec,
@@ -15,7 +15,8 @@ import type {
   SlicerFault,
   SlowCloseFault,
   TimeoutFault,
-} from './model.ts'
+} from '../config/faults.ts'
+import type { Series } from '../observe/series.ts'
 import { type Rng, sampleDelay } from './random.ts'
 
 export type Item = Buffer | null

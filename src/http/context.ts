@@ -1,8 +1,9 @@
 // What one client connection of the http service (exchange.ts) sees of its service (service.ts):
 // kept apart so that the two import each other's types through this file, not in a circle.
+
+import type { HttpErrorFault } from '../config/faults.ts'
 import type { Destination, HttpAppSpec } from '../config/types.ts'
 import type { FaultSet } from '../faults/faultset.ts'
-import type { HttpErrorFault } from '../faults/model.ts'
 import type { Logger } from '../observe/logger.ts'
 import type { HistogramSeries, Series } from '../observe/series.ts'
 import type { Pool } from './pool.ts'

@@ -5,8 +5,8 @@
 // origin). Upgrades (WebSocket) become a plain byte pipe after the 101.
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
+import type { HttpErrorFault } from '../config/faults.ts'
 import type { ErrorCode } from '../errors.ts'
-import type { HttpErrorFault } from '../faults/model.ts'
 import { Pipe } from '../net/pipe.ts'
 import { ByteCount, type Tracked } from '../net/service.ts'
 import { type Framing, framing } from './body.ts'

@@ -2,10 +2,10 @@
 // per destination, its HTTP faults and metrics. Connections (exchange.ts) read everything through
 // this object, so a reload's new rules apply to the next request of every open connection.
 import type { Socket } from 'node:net'
+import type { HttpErrorFault, LatencyFault } from '../config/faults.ts'
 import type { Destination, HttpAppSpec } from '../config/types.ts'
 import type { KindStatus, Service, ServiceDeps } from '../engine/contract.ts'
 import { FaultSet, type FaultSetSpec } from '../faults/faultset.ts'
-import type { HttpErrorFault, LatencyFault } from '../faults/model.ts'
 import { sampleDelay } from '../faults/random.ts'
 import { type DialTls, dialTls } from '../net/dial.ts'
 import type { DnsCache } from '../net/dns.ts'

@@ -1,7 +1,6 @@
 // The import graph of src/: no file imports itself back through others (types included), and the
-// folders form layers. The folder edges that still point upward are listed here, each to be
-// removed (issue 12: config/ is the data model and imports no runtime code); a new one fails, and
-// so does a listed one that is gone, so the list only shrinks.
+// folders form layers (docs/architecture.md): no two folders import each other, directly or round
+// a longer loop.
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
@@ -9,9 +8,6 @@ import { test } from 'node:test'
 import { root } from '../helpers.ts'
 
 const src = join(root, 'src')
-
-/** Upward folder edges that exist today; each goes when its import is moved where it belongs. */
-const KNOWN_UPWARD = new Set(['config -> faults'])
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {
@@ -84,14 +80,13 @@ test('no import circle between files of src/, type-only imports included', () =>
   )
 })
 
-test('the folders of src/ form layers: no new upward import, and the known ones still exist', () => {
+test('the folders of src/ form layers: no folder import circle', () => {
   const g = graph()
   const edges = new Set<string>()
   for (const [f, deps] of g)
     for (const d of deps) if (folder(f) !== folder(d)) edges.add(`${folder(f)} -> ${folder(d)}`)
-  const kept = [...edges].filter((e) => !KNOWN_UPWARD.has(e))
   const next = new Map<string, string[]>()
-  for (const e of kept) {
+  for (const e of edges) {
     const [a, b] = e.split(' -> ') as [string, string]
     next.set(a, [...(next.get(a) ?? []), b])
   }
@@ -101,6 +96,4 @@ test('the folders of src/ form layers: no new upward import, and the known ones 
     [],
     'folders that import each other',
   )
-  const gone = [...KNOWN_UPWARD].filter((e) => !edges.has(e))
-  assert.deepEqual(gone, [], 'an upward import was removed: take it off KNOWN_UPWARD')
 })

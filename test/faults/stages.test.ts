@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { type FaultSpec, parseFault } from '../../src/faults/model.ts'
+import { type FaultSpec, parseFault } from '../../src/config/faults.ts'
 import { seeded } from '../../src/faults/random.ts'
 import { type Item, type Stage, type StageContext, stageFor } from '../../src/faults/stages.ts'
 import { waitFor } from '../helpers.ts'

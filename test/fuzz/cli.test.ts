@@ -1,5 +1,5 @@
 // Properties of `sluice proxy`'s command line: the mapping grammar (src/config/mapping.ts), fault's
-// flags (src/cli/proxy.ts, src/cli/args.ts) and schedules (src/faults/schedule.ts). Any argv gives
+// flags (src/cli/proxy.ts, src/cli/args.ts) and schedules (src/config/schedule.ts). Any argv gives
 // ERR_USAGE or a plan whose config normalises; a mapping sluice prints reads back the same.
 import assert from 'node:assert/strict'
 import { isIP } from 'node:net'
@@ -9,7 +9,7 @@ import { proxyPlan } from '../../src/cli/proxy.ts'
 import { parseListen } from '../../src/config/address.ts'
 import { type Mapping, parseMapping, protocols } from '../../src/config/mapping.ts'
 import { normalizeConfigObject } from '../../src/config/normalize.ts'
-import { parseSchedule, resolveSchedule } from '../../src/faults/schedule.ts'
+import { parseSchedule, resolveSchedule } from '../../src/config/schedule.ts'
 import { check, checkAsync, coded, fc, noisyString } from './fuzz.ts'
 
 const timerMax = 2 ** 31 - 1

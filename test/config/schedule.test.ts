@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { activeAt, nextChange, parseSchedule, resolveSchedule } from '../../src/faults/schedule.ts'
+import { activeAt, nextChange, parseSchedule, resolveSchedule } from '../../src/config/schedule.ts'
 
 test("fault's schedule DSL: windows, durations, bare seconds, percentages", () => {
   assert.deepEqual(parseSchedule('start:5s,duration:10s'), [

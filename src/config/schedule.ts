@@ -1,7 +1,7 @@
 // Schedules: when a fault is active, as fault's DSL writes it: windows separated by `;`, each
 // `start:T,duration:T`, where T is a duration (`5s`, `250ms`, a bare number of seconds) or a
 // percentage of the run's total duration (`25%`, which needs one). No duration: until the end.
-import { parseDuration } from '../config/units.ts'
+import { parseDuration } from './units.ts'
 
 export type TimeSpec = { ms: number } | { percent: number }
 

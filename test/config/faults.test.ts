@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { checkFaultNames, faultDocument, flowsOf, parseFault } from '../../src/faults/model.ts'
+import { checkFaultNames, faultDocument, flowsOf, parseFault } from '../../src/config/faults.ts'
 
 const ok = (doc: unknown) => {
   const r = parseFault(doc, 'f')

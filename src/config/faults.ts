@@ -1,9 +1,23 @@
-// The fault model: what each fault type takes, its defaults, and validation. Pure: config files,
+// The fault model (data only): what each fault type takes, its defaults, and validation. Pure: config files,
 // the native admin API, the Toxiproxy API and the mapping CLI all end in these specs.
 import * as v from 'valibot'
-import { parseDuration, parseSize, plainNumber } from '../config/units.ts'
-import type { DelayParams } from './random.ts'
 import { parseSchedule } from './schedule.ts'
+import { parseDuration, parseSize, plainNumber } from './units.ts'
+
+export type Distribution = 'fixed' | 'uniform' | 'normal' | 'pareto' | 'pareto-normal'
+
+export interface DelayParams {
+  distribution: Distribution
+  /** fixed: the delay; normal / pareto-normal: the mean. */
+  latency: number
+  /** fixed: ± this, uniformly. */
+  jitter: number
+  stddev: number
+  min: number
+  max: number
+  shape: number
+  scale: number
+}
 
 export const faultTypes = [
   'latency',
