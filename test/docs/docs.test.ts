@@ -32,8 +32,22 @@ test('the README config blocks load', () => {
 
 test('docs/errors.md lists exactly the error codes the code defines', () => {
   const doc = readFileSync(join(root, 'docs', 'errors.md'), 'utf8')
-  const documented = new Set([...doc.matchAll(/`(ERR_[A-Z_]+)`/g)].map((m) => m[1]!))
+  const [own, node = ''] = doc.split('## Node.js codes sluice reads')
+  const documented = new Set([...own!.matchAll(/`(ERR_[A-Z_]+)`/g)].map((m) => m[1]!))
   assert.deepEqual([...documented].sort(), Object.keys(codes).sort())
+  // Node.js's own codes that src/ reads are explained in their section, and are not sluice's.
+  const firstCells = [...node.matchAll(/^\| ([^|]*) \|/gm)].map((m) => m[1]!)
+  const nodeCodes = new Set(
+    firstCells.flatMap((c) => [...c.matchAll(/`(ERR_[A-Z0-9_]+)`/g)].map((m) => m[1]!)),
+  )
+  const used = new Set<string>()
+  for (const f of readdirSync(join(root, 'src'), { recursive: true }) as string[])
+    if (f.endsWith('.ts'))
+      for (const m of readFileSync(join(root, 'src', f), 'utf8').matchAll(/'(ERR_[A-Z0-9_]+)'/g))
+        used.add(m[1]!)
+  const unexplained = [...used].filter((c) => !(c in codes) && !nodeCodes.has(c))
+  assert.deepEqual(unexplained, [], 'codes src/ uses that docs/errors.md does not explain')
+  for (const c of nodeCodes) assert.ok(!(c in codes), `${c} is Node's, not sluice's`)
 })
 
 test("docs/errors.md gives each code's HTTP status as the registry has it", () => {
