@@ -67,10 +67,10 @@ export interface Service<S extends AppSpec = AppSpec> {
   handle(socket: Socket, listener: ListenerContext): void
   /** The kind's part of /status. */
   status(now: number): KindStatus
-  /** This app's faults as /status shows them. */
-  faultStatus(): FaultStatus[]
-  /** Host names it dials, so the DNS cache keeps and refreshes them. */
-  hosts(): Iterable<string>
+  /** This app's faults as /status shows them (none when absent). */
+  faultStatus?(): FaultStatus[]
+  /** Host names it dials through the DNS cache, which keeps and refreshes them (none when absent). */
+  hosts?(): Iterable<string>
   /** One line's worth of what it does, for the start log line. */
   summary(): Record<string, unknown>
   /** Bring live values into the metrics before a scrape. */

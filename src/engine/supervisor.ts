@@ -117,7 +117,7 @@ export class Supervisor {
       this.services.delete(name)
     }
     const hosts = new Set<string>()
-    for (const s of this.services.values()) for (const h of s.hosts()) hosts.add(h)
+    for (const s of this.services.values()) for (const h of s.hosts?.() ?? []) hosts.add(h)
     this.dns.retain(hosts)
     this.dns.prefetch(hosts)
 
@@ -211,7 +211,7 @@ export class Supervisor {
         activeConnections: s.active,
         maxConnections: s.spec.maxConnections,
         listeners: (byApp.get(s.name) ?? []).map(ls),
-        faults: s.faultStatus(),
+        faults: s.faultStatus?.() ?? [],
         ...s.status(now),
       })),
       draining: [...this.#draining].map((l) => ({ ...ls(l), app: l.app })),

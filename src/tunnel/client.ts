@@ -754,14 +754,6 @@ export class TunnelClientService implements Service<TunnelAppSpec> {
     return tunnelStatus('client', this.sessions())
   }
 
-  faultStatus() {
-    return []
-  }
-
-  hosts(): string[] {
-    return []
-  }
-
   summary(): Record<string, unknown> {
     return {
       mode: 'client',

@@ -385,14 +385,6 @@ export class TunnelServerService implements Service<TunnelAppSpec> {
     return tunnelStatus('server', this.sessions())
   }
 
-  faultStatus() {
-    return []
-  }
-
-  hosts(): string[] {
-    return []
-  }
-
   summary(): Record<string, unknown> {
     return {
       mode: 'server',
