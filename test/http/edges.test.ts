@@ -3,15 +3,21 @@
 // runs in this process (the same Controller `sluice run` starts); the origins are raw sockets that
 // record every byte, the clients are raw sockets and curl.
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { createServer as createHttpServer } from 'node:http'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { test } from 'node:test'
-import { promisify } from 'node:util'
 import { freePort } from '../../src/testkit/ports.ts'
-import { blackhole, type LogLine, testScope, waitFor } from '../helpers.ts'
+import { blackhole, curl, type LogLine, testScope, waitFor } from '../helpers.ts'
 
-const run = promisify(execFile)
+/** curl arguments for a body sent with Expect: 100-continue, curl waiting up to 20 s for the 100. */
+const expect100 = (body: string) => [
+  '--expect100-timeout',
+  '20',
+  '-H',
+  'Expect: 100-continue',
+  '--data-binary',
+  body,
+]
 const t = testScope()
 
 interface RawConn {
@@ -163,19 +169,9 @@ test('Expect: 100-continue: the origin 100 reaches the client before it sends th
   assert.match(c.got(), /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/)
   c.s.destroy()
   // curl with a 20 s expect timeout: it would sit that out if no 100 came (the test would time out).
-  const { stdout } = await run('curl', [
-    '-sS',
-    '--max-time',
-    '10',
-    '--expect100-timeout',
-    '20',
-    '-H',
-    'Expect: 100-continue',
-    '--data-binary',
-    'x'.repeat(2048),
-    `http://127.0.0.1:${port}/curl`,
-  ])
-  assert.equal(stdout, 'got 2048')
+  const r = await curl([...expect100('x'.repeat(2048)), `http://127.0.0.1:${port}/curl`])
+  assert.equal(r.status, 200)
+  assert.equal(r.body, 'got 2048')
 })
 
 test('Expect: 100-continue: a final status before 100 comes back, the body never reaches the origin', async () => {
@@ -195,23 +191,7 @@ test('Expect: 100-continue: a final status before 100 comes back, the body never
   assert.equal(o.conns[0]!.bytes.length, headLen)
   assert.ok(!o.conns[0]!.bytes.toString('latin1').includes('0123456789'))
   // With curl: the 417 is its answer, at once.
-  const r = await run('curl', [
-    '-sS',
-    '-o',
-    '/dev/null',
-    '-w',
-    '%{http_code}',
-    '--max-time',
-    '10',
-    '--expect100-timeout',
-    '20',
-    '-H',
-    'Expect: 100-continue',
-    '--data-binary',
-    'y'.repeat(4096),
-    `http://127.0.0.1:${port}/curl`,
-  ])
-  assert.equal(r.stdout, '417')
+  assert.equal((await curl([...expect100('y'.repeat(4096)), `http://127.0.0.1:${port}/curl`])).status, 417)
   assert.ok(!o.conns.some((x) => x.bytes.toString('latin1').includes('yyyy')))
 })
 
