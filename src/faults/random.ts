@@ -2,8 +2,6 @@
 // and reproductions deterministic; production uses Math.random.
 import type { DelayParams } from '../config/faults.ts'
 
-export type { DelayParams, Distribution } from '../config/faults.ts'
-
 export type Rng = () => number
 
 /** A small, fast seeded generator (mulberry32), for tests and reproducible runs. */

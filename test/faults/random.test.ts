@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { type DelayParams, sampleDelay, seeded } from '../../src/faults/random.ts'
+import type { DelayParams } from '../../src/config/faults.ts'
+import { sampleDelay, seeded } from '../../src/faults/random.ts'
 
 const base: DelayParams = {
   distribution: 'fixed',
